@@ -1,0 +1,3 @@
+module github.com/ws6455/websocket
+
+go 1.26

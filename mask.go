@@ -1,0 +1,45 @@
+package websocket
+
+import "encoding/binary"
+
+// maskBytes XORs b in place with the four-byte masking key (RFC 6455 §5.3),
+// starting at key byte pos, and returns the key position for the byte after b.
+// Keeping the position lets a payload be masked or unmasked in pieces as it
+// arrives.
+//
+// The key is widened to a 64-bit word and applied eight bytes at a time; the
+// main loop works on 64-byte blocks whose length the compiler can see, so it
+// drops the bounds checks. Unaligned loads are fine on every platform Go
+// supports through encoding/binary, so only the tail needs a byte loop.
+func maskBytes(key [4]byte, pos int, b []byte) int {
+	next := (pos + len(b)) & 3
+	// Rotate the key so that rotated[0] applies to b[0].
+	var rotated [4]byte
+	for i := range rotated {
+		rotated[i] = key[(pos+i)&3]
+	}
+	k32 := binary.LittleEndian.Uint32(rotated[:])
+	k := uint64(k32) | uint64(k32)<<32
+
+	for len(b) >= 64 {
+		block := b[:64:64]
+		binary.LittleEndian.PutUint64(block[0:], binary.LittleEndian.Uint64(block[0:])^k)
+		binary.LittleEndian.PutUint64(block[8:], binary.LittleEndian.Uint64(block[8:])^k)
+		binary.LittleEndian.PutUint64(block[16:], binary.LittleEndian.Uint64(block[16:])^k)
+		binary.LittleEndian.PutUint64(block[24:], binary.LittleEndian.Uint64(block[24:])^k)
+		binary.LittleEndian.PutUint64(block[32:], binary.LittleEndian.Uint64(block[32:])^k)
+		binary.LittleEndian.PutUint64(block[40:], binary.LittleEndian.Uint64(block[40:])^k)
+		binary.LittleEndian.PutUint64(block[48:], binary.LittleEndian.Uint64(block[48:])^k)
+		binary.LittleEndian.PutUint64(block[56:], binary.LittleEndian.Uint64(block[56:])^k)
+		b = b[64:]
+	}
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+		b = b[8:]
+	}
+	// Whole words keep the phase, so the tail starts at rotated[0] again.
+	for i := range b {
+		b[i] ^= rotated[i&3]
+	}
+	return next
+}
