@@ -105,28 +105,30 @@ func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.R
 
 	netConn, err := dialServer(ctx, req, &o)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, contextError(ctx, err)
 	}
-	// A context that ends stops every read and write of the handshake.
-	if deadline, ok := ctx.Deadline(); ok {
-		netConn.SetDeadline(deadline)
-	}
+	// The end of ctx stops every read and write of the handshake. Only
+	// ctx's own end does: a connection deadline at the same instant could
+	// fire first and hide why the handshake stopped.
 	stop := context.AfterFunc(ctx, func() { netConn.SetDeadline(time.Unix(1, 0)) })
 	conn, resp, err := handshake(netConn, req, key, &o)
-	if !stop() || ctx.Err() != nil {
-		if err == nil {
-			err = fmt.Errorf("websocket: handshake: %w", ctx.Err())
-		}
+	if !stop() && err == nil {
+		err = errors.New("websocket: handshake interrupted")
 	}
 	if err != nil {
 		netConn.Close()
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
-		}
-		return nil, resp, err
+		return nil, resp, contextError(ctx, err)
 	}
-	netConn.SetDeadline(time.Time{})
 	return conn, resp, nil
+}
+
+// contextError says that err is ctx's doing when ctx has ended: a read cut
+// short by it may have failed in a way that hides the reason.
+func contextError(ctx context.Context, err error) error {
+	if ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("websocket: handshake stopped: %w: %w", ctx.Err(), err)
 }
 
 // parseWebSocketURL checks urlStr and returns it with the http or https
@@ -284,9 +286,6 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 			return nil, err
 		}
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
-	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
@@ -311,7 +310,6 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		conn.Close()
 		return nil, fmt.Errorf("websocket: reading the answer of proxy %s: %w", proxyAddr, err)
 	}
-	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		conn.Close()
 		return nil, fmt.Errorf("websocket: proxy %s refused the tunnel: %s", proxyAddr, resp.Status)
@@ -321,7 +319,6 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		conn.Close()
 		return nil, fmt.Errorf("websocket: proxy %s sent data after its answer to CONNECT", proxyAddr)
 	}
-	conn.SetDeadline(time.Time{})
 	return conn, nil
 }
 
@@ -346,8 +343,9 @@ func handshake(conn net.Conn, req *http.Request, key string, o *DialOptions) (*C
 		}
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Keep the start of the body for the caller. Not Body.Close: it
+		// would read the rest, which a server may make endless.
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil, resp, &HandshakeError{Status: resp.StatusCode, Message: "the server did not switch protocols"}
 	}
