@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -180,32 +181,35 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	// Wait for the peer's close frame. If nobody is reading, read it here.
 	select {
 	case c.readLock <- struct{}{}:
-		c.awaitPeerClose(deadline)
+		err := c.awaitPeerClose(deadline)
 		<-c.readLock
-		c.closeTransport()
-		return nil
+		return err
 	case <-c.closed:
 		return nil
 	case <-timer.C:
 		c.closeTransport()
-		return fmt.Errorf("websocket: the peer did not answer the close frame within %v", c.cfg.closeTimeout)
+		return fmt.Errorf("websocket: the peer did not answer the close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 	}
 }
 
 // awaitPeerClose reads and drops frames until the peer's close frame, a read
-// error or the deadline, then closes the transport. It holds the read lock.
-func (c *Conn) awaitPeerClose(deadline time.Time) {
+// error or the deadline, then closes the transport. It holds the read lock,
+// and says why when no close frame came.
+func (c *Conn) awaitPeerClose(deadline time.Time) error {
+	defer c.closeTransport()
 	if c.closeReceived || c.isClosed() {
-		c.closeTransport()
-		return
+		return nil
 	}
 	c.tr.SetReadDeadline(deadline)
 	for !c.closeReceived {
 		if err := c.skipFrame(); err != nil {
-			break
+			if c.closeReceived {
+				break
+			}
+			return fmt.Errorf("websocket: the peer did not answer the close frame: %w", err)
 		}
 	}
-	c.closeTransport()
+	return nil
 }
 
 // finishClose ends the connection once both close frames have crossed: a

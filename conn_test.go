@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -329,102 +330,553 @@ func encodeFrames(frames []frameSpec, masked bool) []byte {
 	return out
 }
 
+// oneByteReads is a transport that returns at most one byte per read, so
+// every frame arrives in pieces, as it may from a slow network.
+type oneByteReads struct{ net.Conn }
+
+func (o oneByteReads) Read(p []byte) (int, error) { return o.Conn.Read(p[:min(len(p), 1)]) }
+
 func TestProtocolRules(t *testing.T) {
-	for _, role := range []string{"server", "client"} {
-		for _, tc := range protocolCases {
-			t.Run(role+"/"+tc.name, func(t *testing.T) {
-				c, raw := newRawPeer(t, role == "client")
-				if tc.limit > 0 {
-					c.SetReadLimit(tc.limit)
+	for _, split := range []bool{false, true} {
+		for _, role := range []string{"server", "client"} {
+			for _, tc := range protocolCases {
+				name := role + "/" + tc.name
+				if split {
+					name = "one-byte-reads/" + name
 				}
-				frames := tc.frames
-				if tc.failCode == 0 && tc.peerClose == 0 {
-					// Rows that only carry messages end with a normal close.
-					frames = append(frames[:len(frames):len(frames)], closeCode(1000, ""))
-					tc.peerClose = StatusNormalClosure
-				}
-				// A client's peer is a server, which does not mask.
-				in := encodeFrames(frames, role == "server")
-				go raw.Write(in)
+				t.Run(name, func(t *testing.T) { testProtocolCase(t, tc, role, split) })
+			}
+		}
+	}
+}
 
-				// The raw end collects what the Conn sends until its close frame.
-				type sent struct {
-					pongs []string
-					code  StatusCode
-					err   error
+func testProtocolCase(t *testing.T, tc protocolCase, role string, split bool) {
+	a, raw := tcpPair(t)
+	var tr transport = a
+	if split {
+		tr = oneByteReads{a}
+	}
+	c := newConn(tr, nil, connConfig{client: role == "client", closeTimeout: time.Second})
+	t.Cleanup(func() { c.CloseNow() })
+	if tc.limit > 0 {
+		c.SetReadLimit(tc.limit)
+	}
+	frames := tc.frames
+	if tc.failCode == 0 && tc.peerClose == 0 {
+		// Rows that only carry messages end with a normal close.
+		frames = append(frames[:len(frames):len(frames)], closeCode(1000, ""))
+		tc.peerClose = StatusNormalClosure
+	}
+	// A client's peer is a server, which does not mask.
+	in := encodeFrames(frames, role == "server")
+	go raw.Write(in)
+
+	// The raw end collects what the Conn sends until its close frame.
+	type sent struct {
+		pongs []string
+		code  StatusCode
+		err   error
+	}
+	sentc := make(chan sent, 1)
+	go func() {
+		var s sent
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			b0, p, err := readRawFrame(t, raw)
+			if err != nil {
+				s.err = err
+				break
+			}
+			if op := opcode(b0 & 0x0f); op == opPong {
+				s.pongs = append(s.pongs, string(p))
+			} else if op == opClose {
+				s.code = StatusNoStatusReceived
+				if len(p) >= 2 {
+					s.code = StatusCode(int(p[0])<<8 | int(p[1]))
 				}
-				sentc := make(chan sent, 1)
-				go func() {
-					var s sent
-					raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-					for {
-						b0, p, err := readRawFrame(t, raw)
+				// Answer, so the Conn need not wait for us.
+				raw.Write(rawFrame(0x88, role == "server", p[:min(len(p), 2)]))
+				if role == "client" {
+					raw.Close() // a server closes TCP first (RFC 6455 §7.1.1)
+				}
+				break
+			}
+		}
+		sentc <- s
+	}()
+
+	var got []message
+	var readErr error
+	for {
+		typ, p, err := c.ReadMessage()
+		if err != nil {
+			readErr = err
+			break
+		}
+		got = append(got, message{typ, string(p)})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+		t.Errorf("messages = %v, want %v", got, tc.want)
+	}
+	s := <-sentc
+	switch {
+	case tc.failCode != 0:
+		var fe *failError
+		if !errors.As(readErr, &fe) || fe.code != tc.failCode {
+			t.Errorf("read error = %v, want a failure with %v", readErr, tc.failCode)
+		}
+		if s.code != tc.failCode {
+			t.Errorf("close frame sent with %v, want %v (raw end: %v)", s.code, tc.failCode, s.err)
+		}
+	case tc.peerClose != 0:
+		if CloseStatus(readErr) != tc.peerClose {
+			t.Errorf("read error = %v, want the peer's close %v", readErr, tc.peerClose)
+		}
+		// RFC 6455 §5.5.1: echo the code; 1000 for a close without one.
+		want := tc.peerClose
+		if want == StatusNoStatusReceived {
+			want = StatusNormalClosure
+		}
+		if s.code != want {
+			t.Errorf("close reply sent with %v, want %v", s.code, want)
+		}
+	}
+	if fmt.Sprint(s.pongs) != fmt.Sprint(tc.pongs) {
+		t.Errorf("pongs sent = %q, want %q", s.pongs, tc.pongs)
+	}
+	// After the read error every read returns the same error.
+	if _, _, err := c.ReadMessage(); err != readErr {
+		t.Errorf("second read error = %v, want the first one again", err)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 65535, 65536, largeBufferSize - 1, largeBufferSize + maxHeaderSize, 1 << 20}
+	for _, clientSends := range []bool{true, false} {
+		for _, streaming := range []bool{false, true} {
+			name := fmt.Sprintf("client-sends=%v/streaming=%v", clientSends, streaming)
+			t.Run(name, func(t *testing.T) {
+				client, server := newPair(t, connConfig{}, connConfig{})
+				from, to := server, client
+				if clientSends {
+					from, to = client, server
+				}
+				for i, n := range sizes {
+					typ := MessageType(1 + i%2)
+					msg := bytes.Repeat([]byte{'a' + byte(i)}, n)
+					errc := make(chan error, 1)
+					go func() {
+						if !streaming {
+							errc <- from.WriteMessage(typ, msg)
+							return
+						}
+						w, err := from.NextWriter(typ)
 						if err != nil {
-							s.err = err
-							break
+							errc <- err
+							return
 						}
-						if op := opcode(b0 & 0x0f); op == opPong {
-							s.pongs = append(s.pongs, string(p))
-						} else if op == opClose {
-							s.code = StatusNoStatusReceived
-							if len(p) >= 2 {
-								s.code = StatusCode(int(p[0])<<8 | int(p[1]))
+						// Uneven pieces, so frame boundaries fall anywhere.
+						for p := msg; len(p) > 0; {
+							k := min(len(p), 1000+len(p)%777)
+							if _, err := w.Write(p[:k]); err != nil {
+								errc <- err
+								return
 							}
-							// Answer, so the Conn need not wait for us.
-							raw.Write(rawFrame(0x88, role == "server", p[:min(len(p), 2)]))
-							if role == "client" {
-								raw.Close() // a server closes TCP first (RFC 6455 §7.1.1)
-							}
-							break
+							p = p[k:]
 						}
+						errc <- w.Close()
+					}()
+					var got []byte
+					var gotType MessageType
+					var err error
+					if streaming {
+						var r io.Reader
+						if gotType, r, err = to.NextReader(); err == nil {
+							got, err = io.ReadAll(r)
+						}
+					} else {
+						gotType, got, err = to.ReadMessage()
 					}
-					sentc <- s
-				}()
-
-				var got []message
-				var readErr error
-				for {
-					typ, p, err := c.ReadMessage()
 					if err != nil {
-						readErr = err
-						break
+						t.Fatalf("size %d: read: %v", n, err)
 					}
-					got = append(got, message{typ, string(p)})
-				}
-				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-					t.Errorf("messages = %v, want %v", got, tc.want)
-				}
-				s := <-sentc
-				switch {
-				case tc.failCode != 0:
-					var fe *failError
-					if !errors.As(readErr, &fe) || fe.code != tc.failCode {
-						t.Errorf("read error = %v, want a failure with %v", readErr, tc.failCode)
+					if err := <-errc; err != nil {
+						t.Fatalf("size %d: write: %v", n, err)
 					}
-					if s.code != tc.failCode {
-						t.Errorf("close frame sent with %v, want %v (raw end: %v)", s.code, tc.failCode, s.err)
+					if gotType != typ || !bytes.Equal(got, msg) {
+						t.Fatalf("size %d: got %v message of %d bytes, want %v of %d", n, gotType, len(got), typ, n)
 					}
-				case tc.peerClose != 0:
-					if CloseStatus(readErr) != tc.peerClose {
-						t.Errorf("read error = %v, want the peer's close %v", readErr, tc.peerClose)
-					}
-					// RFC 6455 §5.5.1: echo the code; 1000 for a close without one.
-					want := tc.peerClose
-					if want == StatusNoStatusReceived {
-						want = StatusNormalClosure
-					}
-					if s.code != want {
-						t.Errorf("close reply sent with %v, want %v", s.code, want)
-					}
-				}
-				if fmt.Sprint(s.pongs) != fmt.Sprint(tc.pongs) {
-					t.Errorf("pongs sent = %q, want %q", s.pongs, tc.pongs)
-				}
-				// After the read error every read returns the same error.
-				if _, _, err := c.ReadMessage(); err != readErr {
-					t.Errorf("second read error = %v, want the first one again", err)
 				}
 			})
 		}
+	}
+}
+
+// TestConcurrentWriters has goroutines write whole and streamed messages at
+// once; the reader must get every message intact, each goroutine's in order.
+func TestConcurrentWriters(t *testing.T) {
+	for _, fromClient := range []bool{true, false} {
+		t.Run(fmt.Sprintf("client-writes=%v", fromClient), func(t *testing.T) {
+			client, server := newPair(t, connConfig{}, connConfig{})
+			w, r := server, client
+			if fromClient {
+				w, r = client, server
+			}
+			const writers, perWriter = 6, 30
+			errc := make(chan error, writers)
+			for g := range writers {
+				go func() {
+					for i := range perWriter {
+						// Sizes from a few bytes to past the write buffer.
+						msg := fmt.Appendf(nil, "%d:%d:", g, i)
+						msg = append(msg, bytes.Repeat([]byte{'A' + byte(g)}, (g*7919+i*104729)%40000)...)
+						var err error
+						if (g+i)%2 == 0 {
+							err = w.WriteMessage(BinaryMessage, msg)
+						} else {
+							var mw io.WriteCloser
+							if mw, err = w.NextWriter(BinaryMessage); err == nil {
+								half := len(msg) / 2
+								mw.Write(msg[:half])
+								mw.Write(msg[half:])
+								err = mw.Close()
+							}
+						}
+						if err != nil {
+							errc <- err
+							return
+						}
+					}
+					errc <- nil
+				}()
+			}
+			// Pings from another goroutine go out between frames.
+			go func() {
+				for range 20 {
+					w.Pong([]byte("between"))
+				}
+			}()
+			next := make([]int, writers)
+			for range writers * perWriter {
+				_, p, err := r.ReadMessage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var g, i int
+				if _, err := fmt.Sscanf(string(p), "%d:%d:", &g, &i); err != nil {
+					t.Fatalf("message starts %q: %v", p[:min(len(p), 20)], err)
+				}
+				if i != next[g] {
+					t.Fatalf("writer %d: got message %d, want %d", g, i, next[g])
+				}
+				next[g]++
+				body := p[len(fmt.Sprintf("%d:%d:", g, i)):]
+				if len(body) != (g*7919+i*104729)%40000 || bytes.Count(body, []byte{'A' + byte(g)}) != len(body) {
+					t.Fatalf("writer %d message %d is damaged", g, i)
+				}
+			}
+			for range writers {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestControlFramesBetweenFragments checks that a control frame goes out
+// between the frames of a message being streamed (RFC 6455 §5.4).
+func TestControlFramesBetweenFragments(t *testing.T) {
+	c, raw := newRawPeer(t, false)
+	w, err := c.NextWriter(TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(bytes.Repeat([]byte("x"), largeBufferSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pong([]byte("in between")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	want := []struct {
+		b0      byte
+		payload string
+	}{
+		{0x01, strings.Repeat("x", largeBufferSize-maxHeaderSize)},
+		{0x8A, "in between"},
+		{0x80, strings.Repeat("x", maxHeaderSize)},
+	}
+	for i, f := range want {
+		b0, p, err := readRawFrame(t, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b0 != f.b0 || string(p) != f.payload {
+			t.Fatalf("frame %d: first byte %#x with %d bytes, want %#x with %d", i, b0, len(p), f.b0, len(f.payload))
+		}
+	}
+}
+
+func TestCloseHandshake(t *testing.T) {
+	t.Run("server closes, client reading", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := client.ReadMessage()
+			readErr <- err
+		}()
+		if err := server.Close(StatusNormalClosure, "bye"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		err := <-readErr
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != StatusNormalClosure || ce.Reason != "bye" {
+			t.Fatalf("client read error = %v, want the close 1000 \"bye\"", err)
+		}
+	})
+	t.Run("client closes, nobody reading on the client", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := server.ReadMessage()
+			readErr <- err
+		}()
+		if err := client.Close(4000, "done"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := <-readErr; CloseStatus(err) != 4000 {
+			t.Fatalf("server read error = %v, want the close 4000", err)
+		}
+		// The connection is gone on both sides: writes fail.
+		if err := client.WriteMessage(TextMessage, []byte("late")); err == nil {
+			t.Error("write after Close succeeded")
+		}
+		if err := server.WriteMessage(TextMessage, []byte("late")); err == nil {
+			t.Error("server write after the closing handshake succeeded")
+		}
+	})
+	t.Run("data in flight before the close is dropped, not a failure", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		for range 3 {
+			server.WriteMessage(TextMessage, []byte("unread"))
+		}
+		go func() {
+			// The server reads the client's close and answers it.
+			server.ReadMessage()
+			for {
+				if _, _, err := server.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+	t.Run("peer never answers", func(t *testing.T) {
+		a, raw := tcpPair(t)
+		c := newConn(a, nil, connConfig{closeTimeout: 100 * time.Millisecond})
+		err := c.Close(StatusNormalClosure, "")
+		if err == nil || !strings.Contains(err.Error(), "did not answer") {
+			t.Fatalf("Close = %v, want an error saying the peer did not answer", err)
+		}
+		if code := readCloseCode(t, raw); code != StatusNormalClosure {
+			t.Fatalf("close frame code %v", code)
+		}
+		// Close closed TCP: the raw end sees EOF.
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := raw.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("raw read after Close = %v, want EOF", err)
+		}
+	})
+	t.Run("idempotent", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		go server.ReadMessage()
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+		if err := client.CloseNow(); err != nil {
+			t.Fatalf("CloseNow after Close = %v", err)
+		}
+	})
+	t.Run("invalid code or reason", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		for _, tc := range []struct {
+			code   StatusCode
+			reason string
+		}{{999, ""}, {1005, "x"}, {1006, ""}, {1015, ""}, {5000, ""}, {1000, strings.Repeat("r", 124)}, {1000, "\xff"}} {
+			if err := client.Close(tc.code, tc.reason); err == nil {
+				t.Errorf("Close(%d, %d-byte reason) succeeded", tc.code, len(tc.reason))
+			}
+		}
+	})
+}
+
+func TestCloseNowUnblocks(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := client.ReadMessage()
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond) // let the read block
+		client.CloseNow()
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read error = %v, want one wrapping net.ErrClosed", err)
+		}
+	})
+	t.Run("write to a peer that does not read", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		errc := make(chan error, 2)
+		big := make([]byte, 32<<20) // more than the socket buffers hold
+		for range 2 {               // one writer blocked on the socket, one on the lock
+			go func() { errc <- client.WriteMessage(BinaryMessage, big) }()
+		}
+		time.Sleep(50 * time.Millisecond)
+		client.CloseNow()
+		for range 2 {
+			if err := <-errc; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("write error = %v, want one wrapping net.ErrClosed", err)
+			}
+		}
+	})
+}
+
+func TestAbnormalClosure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sent []byte
+	}{
+		{"between frames", nil},
+		{"inside a header", []byte{0x81}},
+		{"inside a payload", []byte{0x81, 0x85, 1, 2, 3, 4, 'h'}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, raw := newRawPeer(t, false)
+			raw.Write(tc.sent)
+			raw.Close()
+			_, _, err := c.ReadMessage()
+			if CloseStatus(err) != StatusAbnormalClosure {
+				t.Fatalf("read error = %v, want status 1006", err)
+			}
+		})
+	}
+}
+
+func TestPing(t *testing.T) {
+	t.Run("pong arrives", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		go server.ReadMessage()
+		go client.ReadMessage() // pongs are read by the reader
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, payload := range []string{"", "a", strings.Repeat("p", 125)} {
+			if err := client.Ping(ctx, []byte(payload)); err != nil {
+				t.Fatalf("Ping(%d bytes): %v", len(payload), err)
+			}
+		}
+		if err := server.Ping(ctx, []byte("from server")); err != nil {
+			t.Fatalf("server Ping: %v", err)
+		}
+	})
+	t.Run("no pong", func(t *testing.T) {
+		c, _ := newRawPeer(t, true)
+		go c.ReadMessage()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := c.Ping(ctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Ping = %v, want the context's deadline", err)
+		}
+	})
+	t.Run("payload too long", func(t *testing.T) {
+		c, _ := newRawPeer(t, true)
+		if err := c.Ping(context.Background(), make([]byte, 126)); err == nil {
+			t.Fatal("Ping with 126 bytes succeeded")
+		}
+	})
+	t.Run("handlers", func(t *testing.T) {
+		pings := make(chan string, 1)
+		pongs := make(chan string, 1)
+		a, raw := tcpPair(t)
+		c := newConn(a, nil, connConfig{
+			pingHandler: func(c *Conn, p []byte) error { pings <- string(p); return nil },
+			pongHandler: func(c *Conn, p []byte) error { pongs <- string(p); return nil },
+		})
+		defer c.CloseNow()
+		raw.Write(rawFrame(0x89, true, []byte("ping!")))
+		raw.Write(rawFrame(0x8A, true, []byte("pong!")))
+		raw.Write(rawFrame(0x81, true, []byte("msg")))
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "msg" {
+			t.Fatalf("ReadMessage = %q, %v", p, err)
+		}
+		if got := <-pings; got != "ping!" {
+			t.Errorf("ping handler got %q", got)
+		}
+		if got := <-pongs; got != "pong!" {
+			t.Errorf("pong handler got %q", got)
+		}
+		// The ping handler replaced the automatic pong: nothing was sent.
+		raw.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, _ := raw.Read(make([]byte, 1)); n != 0 {
+			t.Error("a pong was sent although a ping handler was set")
+		}
+	})
+}
+
+func TestReadDeadline(t *testing.T) {
+	c, _ := newRawPeer(t, true)
+	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	_, _, err := c.ReadMessage()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read error = %v, want a deadline error", err)
+	}
+}
+
+func TestNextReaderDiscardsRest(t *testing.T) {
+	c, raw := newRawPeer(t, false)
+	raw.Write(rawFrame(0x01, true, []byte("first part ")))
+	raw.Write(rawFrame(0x80, true, []byte("first end")))
+	raw.Write(rawFrame(0x82, true, []byte("second")))
+	_, r, err := c.NextReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	typ, p, err := c.ReadMessage()
+	if err != nil || typ != BinaryMessage || string(p) != "second" {
+		t.Fatalf("ReadMessage = %v %q %v, want the second message", typ, p, err)
+	}
+}
+
+func TestBufferedBytesBeforeFirstRead(t *testing.T) {
+	for _, n := range []int{5, smallReadSize + 1, largeBufferSize + 1} {
+		a, _ := tcpPair(t)
+		msg := bytes.Repeat([]byte("q"), n)
+		c := newConn(a, rawFrame(0x82, true, msg), connConfig{})
+		_, p, err := c.ReadMessage()
+		if err != nil || !bytes.Equal(p, msg) {
+			t.Fatalf("%d buffered bytes: got %d bytes, %v", n, len(p), err)
+		}
+		c.CloseNow()
+	}
+}
+
+func TestWriteChecksType(t *testing.T) {
+	c, _ := newRawPeer(t, true)
+	if err := c.WriteMessage(MessageType(9), nil); err == nil {
+		t.Error("WriteMessage with an invalid type succeeded")
+	}
+	if _, err := c.NextWriter(0); err == nil {
+		t.Error("NextWriter with an invalid type succeeded")
 	}
 }

@@ -1,0 +1,350 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// The read path: bytes -> frame reader -> (unmask, UTF-8 check) -> message
+// reader -> caller. Control frames are handled here, as they arrive between
+// the frames of messages.
+
+func (c *Conn) lockRead()   { c.readLock <- struct{}{} }
+func (c *Conn) unlockRead() { <-c.readLock }
+
+// NextReader returns the type of the next data message and a reader of its
+// payload. The payload streams: nothing is buffered beyond one frame read.
+// Text is checked as it arrives and a read fails with StatusInvalidPayload
+// (1007) at the first byte that cannot be valid UTF-8. The reader returns
+// io.EOF at the end of the message and is valid until the next call to
+// NextReader or ReadMessage, which discard what is left of it.
+func (c *Conn) NextReader() (MessageType, io.Reader, error) {
+	c.lockRead()
+	defer c.unlockRead()
+	t, err := c.nextMessage()
+	if err != nil {
+		return 0, nil, err
+	}
+	return t, &c.reader, nil
+}
+
+// ReadMessage reads the next data message whole. The returned slice is the
+// caller's. Like NextReader, it fails as soon as text turns out invalid and
+// before a message grows past the read limit.
+func (c *Conn) ReadMessage() (MessageType, []byte, error) {
+	c.lockRead()
+	defer c.unlockRead()
+	t, err := c.nextMessage()
+	if err != nil {
+		return 0, nil, err
+	}
+	// A single frame announces the message's size, but a length field is
+	// only a claim: allocate up front no more than a peer can make us hold
+	// for free, and grow as bytes really arrive.
+	const trustedSize = 64 << 10
+	size := int64(smallReadSize)
+	if c.frame.fin {
+		size = min(c.frameLeft, trustedSize)
+	}
+	b := make([]byte, 0, size)
+	for {
+		if !c.msgOpen || c.frameLeft == 0 && c.frame.fin {
+			if err := c.endMessage(); err != nil {
+				return 0, nil, err
+			}
+			return t, b, nil
+		}
+		if len(b) == cap(b) {
+			grow := int64(cap(b))
+			if c.frame.fin && c.frameLeft < grow {
+				grow = c.frameLeft
+			}
+			b = append(b, make([]byte, max(grow, 1))...)[:len(b)]
+		}
+		n, err := c.readPayload(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil && err != io.EOF {
+			return 0, nil, err
+		}
+	}
+}
+
+// messageReader is the io.Reader NextReader returns. It lives in the Conn so
+// that starting a message allocates nothing.
+type messageReader struct{ c *Conn }
+
+func (r *messageReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.lockRead()
+	defer c.unlockRead()
+	return c.readPayload(p)
+}
+
+// nextMessage discards what is left of the current message and reads up to
+// the first frame of the next one, handling control frames on the way.
+func (c *Conn) nextMessage() (MessageType, error) {
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	if c.msgOpen {
+		if err := c.discardMessage(); err != nil {
+			return 0, err
+		}
+	}
+	if err := c.advanceFrame(); err != nil {
+		return 0, err
+	}
+	if c.msgText {
+		return TextMessage, nil
+	}
+	return BinaryMessage, nil
+}
+
+// discardMessage reads the rest of the current message and drops it. Text is
+// still validated: the peer may not send invalid UTF-8 even if nobody reads it.
+func (c *Conn) discardMessage() error {
+	scratch := largeBuffers.Get().(*[]byte)
+	defer largeBuffers.Put(scratch)
+	for {
+		_, err := c.readPayload(*scratch)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readPayload reads the current message's payload into p, moving on to the
+// message's next frame when one ends, and returns io.EOF at its end.
+func (c *Conn) readPayload(p []byte) (int, error) {
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	for c.frameLeft == 0 {
+		if !c.msgOpen {
+			return 0, io.EOF
+		}
+		if c.frame.fin {
+			if err := c.endMessage(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		if err := c.advanceFrame(); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.frameLeft {
+		p = p[:c.frameLeft]
+	}
+	n, err := c.fr.read(p)
+	if n > 0 {
+		if c.frame.masked {
+			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
+		}
+		c.frameLeft -= int64(n)
+		// RFC 6455 §8.1: invalid text fails the connection, and the sooner
+		// the better: check each piece as it comes off the wire.
+		if c.msgText && !c.utf8.write(p[:n]) {
+			return 0, c.fail(StatusInvalidPayload, errors.New("text message is not valid UTF-8"))
+		}
+		if c.frameLeft == 0 && c.frame.fin {
+			if err := c.endMessage(); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
+	}
+	if err != nil {
+		return 0, c.readFailed(err)
+	}
+	return 0, nil
+}
+
+// endMessage closes the current message after its last byte.
+func (c *Conn) endMessage() error {
+	if !c.msgOpen {
+		return nil
+	}
+	c.msgOpen = false
+	if c.msgText && !c.utf8.complete() {
+		return c.fail(StatusInvalidPayload, errors.New("text message ends inside a UTF-8 sequence"))
+	}
+	c.fr.release()
+	return nil
+}
+
+// skipFrame reads the next frame and drops its payload; control frames are
+// handled as usual. Close uses it to wait for the peer's close frame.
+func (c *Conn) skipFrame() error {
+	if err := c.advanceFrame(); err != nil {
+		return err
+	}
+	for c.frameLeft > 0 {
+		n := min(c.frameLeft, int64(len(c.control)))
+		if _, err := io.ReadFull(readerFunc(c.fr.read), c.control[:n]); err != nil {
+			return c.readFailed(err)
+		}
+		c.frameLeft -= n
+	}
+	c.msgOpen = !c.frame.fin
+	return nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// advanceFrame reads frame headers until the next data frame, handling the
+// control frames before it, and checks each header against the rules of RFC
+// 6455 §5. On return c.frame is the data frame and its payload is next.
+func (c *Conn) advanceFrame() error {
+	for {
+		h, err := c.fr.readHeader()
+		if err != nil {
+			if errors.Is(err, errLengthTopBit) || errors.Is(err, errLengthForm) {
+				return c.fail(StatusProtocolError, err)
+			}
+			return c.readFailed(err)
+		}
+		if err := c.checkHeader(h); err != nil {
+			return c.fail(StatusProtocolError, err)
+		}
+		if h.op.isControl() {
+			if err := c.handleControl(h); err != nil {
+				return err
+			}
+			continue
+		}
+		if limit := c.readLimit.Load(); c.msgSizeAfter(h) > limit {
+			return c.fail(StatusMessageTooBig, fmt.Errorf("message is over the read limit of %d bytes", limit))
+		}
+		if h.op != opContinuation {
+			c.msgOpen = true
+			c.msgText = h.op == opText
+			c.msgSize = 0
+			c.utf8.reset()
+		}
+		c.msgSize += h.length
+		c.frame = h
+		c.frameLeft = h.length
+		c.maskPos = 0
+		return nil
+	}
+}
+
+func (c *Conn) msgSizeAfter(h header) int64 {
+	if h.op == opContinuation {
+		return c.msgSize + h.length
+	}
+	return h.length
+}
+
+// checkHeader applies the rules of RFC 6455 §5 that depend on the
+// connection: masking by role, reserved bits, opcodes, control frame limits
+// and the order of fragments.
+func (c *Conn) checkHeader(h header) error {
+	switch {
+	case c.cfg.client && h.masked:
+		return errors.New("server sent a masked frame (RFC 6455 §5.1)")
+	case !c.cfg.client && !h.masked:
+		return errors.New("client sent an unmasked frame (RFC 6455 §5.1)")
+	case h.rsv != 0:
+		return fmt.Errorf("reserved bits %#x set without a negotiated extension (RFC 6455 §5.2)", h.rsv>>4)
+	case !h.op.known():
+		return fmt.Errorf("unknown opcode %#x (RFC 6455 §5.2)", byte(h.op))
+	case h.op.isControl() && !h.fin:
+		return errors.New("fragmented control frame (RFC 6455 §5.5)")
+	case h.op.isControl() && h.length > maxControlPayload:
+		return fmt.Errorf("control frame with a %d-byte payload, over 125 (RFC 6455 §5.5)", h.length)
+	case h.op == opContinuation && !c.msgOpen:
+		return errors.New("continuation frame with no message to continue (RFC 6455 §5.4)")
+	case (h.op == opText || h.op == opBinary) && c.msgOpen:
+		return errors.New("new data frame before the previous message's final fragment (RFC 6455 §5.4)")
+	}
+	return nil
+}
+
+// handleControl reads a control frame's payload and acts on it (RFC 6455
+// §5.5): a ping is answered, a pong wakes Ping, a close ends reading.
+func (c *Conn) handleControl(h header) error {
+	payload := c.control[:h.length]
+	if _, err := io.ReadFull(readerFunc(c.fr.read), payload); err != nil {
+		return c.readFailed(err)
+	}
+	if h.masked {
+		maskBytes(h.key, 0, payload)
+	}
+	switch h.op {
+	case opPing:
+		if c.readErr != nil {
+			return nil // closing: no more answers
+		}
+		if c.cfg.pingHandler != nil {
+			return c.cfg.pingHandler(c, payload)
+		}
+		// RFC 6455 §5.5.3: the pong carries the ping's payload. An error
+		// here means the write side is broken; reads find out on their own.
+		c.Pong(payload)
+	case opPong:
+		c.wakePing(payload)
+		if c.cfg.pongHandler != nil && c.readErr == nil {
+			return c.cfg.pongHandler(c, payload)
+		}
+	case opClose:
+		return c.handleClose(payload)
+	}
+	return nil
+}
+
+// handleClose answers the peer's close frame (RFC 6455 §5.5.1) with the same
+// code, or 1000 when it had none, unless this side already sent one, and then
+// ends the connection.
+func (c *Conn) handleClose(payload []byte) error {
+	ce, err := parseClosePayload(payload)
+	if err != nil {
+		c.closeReceived = true
+		return c.fail(StatusProtocolError, err)
+	}
+	c.closeReceived = true
+	code := ce.Code
+	if code == StatusNoStatusReceived {
+		code = StatusNormalClosure
+	}
+	reply, _ := appendClosePayload(c.ctlReplyBuf(), code, "")
+	c.writeClose(reply, nil)
+	c.finishClose()
+	if c.readErr == nil {
+		c.readErr = ce
+	}
+	return c.readErr
+}
+
+// ctlReplyBuf is scratch space for the reply to a close frame, which the read
+// side builds; payload bytes of the frame it answers have been parsed already.
+func (c *Conn) ctlReplyBuf() []byte { return c.control[:0] }
+
+// readFailed records a transport read error as the Conn's read error.
+func (c *Conn) readFailed(err error) error {
+	switch {
+	case c.isClosed():
+		err = errConnClosed
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		err = &abnormalClosure{err: err}
+	default:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			err = &abnormalClosure{err: err}
+		} else {
+			err = fmt.Errorf("websocket: read: %w", err)
+		}
+	}
+	if c.readErr == nil {
+		c.readErr = err
+	}
+	return c.readErr
+}

@@ -1,0 +1,295 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// The write path: caller -> message writer -> (mask) -> frame writer ->
+// bytes. Whole messages take the message lock; each frame takes the frame
+// lock, so control frames can go out between the frames of a message.
+
+// lockFrame takes the right to put one frame on the wire. It gives up when
+// the Conn closes or, if timeout is not nil, when it fires.
+func (c *Conn) lockFrame(timeout <-chan time.Time) error {
+	select {
+	case c.frameLock <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return errConnClosed
+	case <-timeout:
+		return errors.New("websocket: timed out waiting for another write to finish")
+	}
+}
+
+func (c *Conn) unlockFrame() { <-c.frameLock }
+
+// writeFrame writes one frame; the caller holds the frame lock. A write
+// error is sticky: part of the frame may be on the wire already.
+func (c *Conn) writeFrame(scratch []byte, fin bool, op opcode, p []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if c.closeSent {
+		return errCloseSent
+	}
+	if op == opClose {
+		c.closeSent = true
+	}
+	if err := c.fw.writeFrame(scratch, fin, op, 0, p); err != nil {
+		c.writeErr = c.writeFailed(err)
+		return c.writeErr
+	}
+	return nil
+}
+
+func (c *Conn) writeFailed(err error) error {
+	if c.isClosed() {
+		return errConnClosed
+	}
+	return fmt.Errorf("websocket: write: %w", err)
+}
+
+// writeControl writes a control frame, between the frames of a message being
+// streamed if need be.
+func (c *Conn) writeControl(op opcode, payload []byte, timeout <-chan time.Time) error {
+	if len(payload) > maxControlPayload {
+		return fmt.Errorf("websocket: control frame payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
+	}
+	if err := c.lockFrame(timeout); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
+	return c.writeFrame(c.ctlBuf[:], true, op, payload)
+}
+
+// writeClose sends a close frame with payload, once.
+func (c *Conn) writeClose(payload []byte, timeout <-chan time.Time) error {
+	return c.writeControl(opClose, payload, timeout)
+}
+
+// Pong sends a pong with payload, at most 125 bytes. A Conn answers pings by
+// itself; Pong is for a ping handler that wants to answer, and for
+// unsolicited pongs, which RFC 6455 §5.5.3 allows as a heartbeat.
+func (c *Conn) Pong(payload []byte) error {
+	return c.writeControl(opPong, payload, nil)
+}
+
+func dataOpcode(t MessageType) (opcode, error) {
+	switch t {
+	case TextMessage:
+		return opText, nil
+	case BinaryMessage:
+		return opBinary, nil
+	}
+	return 0, fmt.Errorf("websocket: %v is not a data message type", t)
+}
+
+func (c *Conn) lockMessage() error {
+	select {
+	case c.msgLock <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return errConnClosed
+	}
+}
+
+func (c *Conn) unlockMessage() { <-c.msgLock }
+
+// WriteMessage writes p as one message of type t, in one frame. The Conn does
+// not check that text is valid UTF-8: that is the caller's promise.
+func (c *Conn) WriteMessage(t MessageType, p []byte) error {
+	op, err := dataOpcode(t)
+	if err != nil {
+		return err
+	}
+	if err := c.lockMessage(); err != nil {
+		return err
+	}
+	defer c.unlockMessage()
+	if err := c.lockFrame(nil); err != nil {
+		return err
+	}
+	defer c.unlockFrame()
+	scratch := c.ctlBuf[:]
+	if len(p) > maxControlPayload {
+		buf := largeBuffers.Get().(*[]byte)
+		defer largeBuffers.Put(buf)
+		scratch = *buf
+	}
+	return c.writeFrame(scratch, true, op, p)
+}
+
+// NextWriter starts a message of type t and returns a writer for its payload.
+// The writer sends a frame each time its buffer fills and the final frame on
+// Close, so a message of any size streams through a fixed buffer. Other
+// writers wait until Close; control frames do not. The writer is valid until
+// Close; it must not be used after.
+func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
+	op, err := dataOpcode(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.lockMessage(); err != nil {
+		return nil, err
+	}
+	w := &c.writer
+	w.op = op
+	w.err = nil
+	w.open = true
+	return w, nil
+}
+
+// messageWriter is the io.WriteCloser NextWriter returns. It lives in the Conn
+// so that starting a message allocates nothing, and it takes a pooled buffer
+// only between its first Write and Close. The buffer keeps maxHeaderSize
+// bytes free in front of the payload, so the header is built in place and the
+// frame leaves in one write.
+type messageWriter struct {
+	c    *Conn
+	op   opcode // of the next frame: the message type, then continuation
+	buf  *[]byte
+	n    int // payload bytes in the buffer, after its header room
+	open bool
+	err  error
+}
+
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if !w.open {
+		return 0, errors.New("websocket: write to a closed message writer")
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.buf == nil {
+		w.buf = largeBuffers.Get().(*[]byte)
+	}
+	written := 0
+	for len(p) > 0 {
+		room := (*w.buf)[maxHeaderSize+w.n:]
+		if len(room) == 0 {
+			if err := w.flush(false); err != nil {
+				return written, err
+			}
+			continue
+		}
+		m := copy(room, p)
+		w.n += m
+		written += m
+		p = p[m:]
+	}
+	return written, nil
+}
+
+// flush sends the buffered payload as one frame.
+func (w *messageWriter) flush(fin bool) error {
+	c := w.c
+	if w.buf == nil {
+		w.buf = largeBuffers.Get().(*[]byte)
+	}
+	h := header{fin: fin, op: w.op, masked: c.cfg.client, length: int64(w.n)}
+	start := maxHeaderSize - encodedHeaderSize(w.n, h.masked)
+	frame := (*w.buf)[start : maxHeaderSize+w.n]
+	if h.masked {
+		h.key = newMaskKey()
+		maskBytes(h.key, 0, frame[maxHeaderSize-start:])
+	}
+	putHeader((*w.buf)[start:], h)
+	if err := c.lockFrame(nil); err != nil {
+		w.err = err
+		return err
+	}
+	defer c.unlockFrame()
+	switch {
+	case c.writeErr != nil:
+		w.err = c.writeErr
+	case c.closeSent:
+		w.err = errCloseSent
+	default:
+		if _, err := c.tr.Write(frame); err != nil {
+			c.writeErr = c.writeFailed(err)
+			w.err = c.writeErr
+		}
+	}
+	w.op = opContinuation
+	w.n = 0
+	return w.err
+}
+
+// Close sends the final frame of the message and lets the next writer go.
+func (w *messageWriter) Close() error {
+	if !w.open {
+		return errors.New("websocket: message writer closed twice")
+	}
+	err := w.err
+	if err == nil {
+		err = w.flush(true)
+	}
+	if w.buf != nil {
+		largeBuffers.Put(w.buf)
+		w.buf = nil
+	}
+	w.open = false
+	w.c.unlockMessage()
+	return err
+}
+
+// pingWaiter is a Ping waiting for its pong.
+type pingWaiter struct {
+	payload string
+	done    chan struct{}
+}
+
+// Ping sends a ping with payload (at most 125 bytes) and waits for the pong
+// that echoes it (RFC 6455 §5.5.2), until ctx ends or the Conn closes. Pongs
+// are read by the reading goroutine: Ping returns only while some goroutine
+// reads. Concurrent pings with the same payload are answered in order.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > maxControlPayload {
+		return fmt.Errorf("websocket: ping payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
+	}
+	w := &pingWaiter{payload: string(payload), done: make(chan struct{})}
+	c.pingMu.Lock()
+	c.pings = append(c.pings, w)
+	c.pingMu.Unlock()
+	defer c.dropPing(w)
+
+	if err := c.writeControl(opPing, payload, nil); err != nil {
+		return err
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("websocket: no pong before the context ended: %w", ctx.Err())
+	case <-c.closed:
+		return errConnClosed
+	}
+}
+
+func (c *Conn) dropPing(w *pingWaiter) {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	for i, p := range c.pings {
+		if p == w {
+			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			return
+		}
+	}
+}
+
+// wakePing wakes the oldest Ping waiting for a pong with this payload.
+func (c *Conn) wakePing(payload []byte) {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	for i, p := range c.pings {
+		if p.payload == string(payload) {
+			close(p.done)
+			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			return
+		}
+	}
+}
