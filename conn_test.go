@@ -880,3 +880,77 @@ func TestWriteChecksType(t *testing.T) {
 		t.Error("NextWriter with an invalid type succeeded")
 	}
 }
+
+// BenchmarkEcho measures a message written by one side and read by the other
+// over loopback TCP, for each way of writing and reading.
+func BenchmarkEcho(b *testing.B) {
+	for _, size := range []int{16, 128, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
+		for _, mode := range []string{"WriteMessage+ReadMessage", "NextWriter+NextReader"} {
+			for _, fromClient := range []bool{true, false} {
+				dir := "server-to-client"
+				if fromClient {
+					dir = "client-to-server"
+				}
+				b.Run(fmt.Sprintf("%s/%s/%d", mode, dir, size), func(b *testing.B) {
+					benchmarkEcho(b, size, mode == "NextWriter+NextReader", fromClient)
+				})
+			}
+		}
+	}
+}
+
+func benchmarkEcho(b *testing.B, size int, streaming, fromClient bool) {
+	client, server := newPair(b, connConfig{}, connConfig{})
+	w, r := server, client
+	if fromClient {
+		w, r = client, server
+	}
+	msg := bytes.Repeat([]byte("x"), size)
+	buf := make([]byte, 32<<10)
+	done := make(chan error, 1)
+	go func() {
+		for range b.N {
+			var err error
+			if streaming {
+				var mw io.WriteCloser
+				if mw, err = w.NextWriter(BinaryMessage); err == nil {
+					if _, err = mw.Write(msg); err == nil {
+						err = mw.Close()
+					}
+				}
+			} else {
+				err = w.WriteMessage(BinaryMessage, msg)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if streaming {
+			_, mr, err := r.NextReader()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				_, err := mr.Read(buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else if _, _, err := r.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
