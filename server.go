@@ -134,6 +134,14 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	}), nil
 }
 
+// IsUpgradeRequest reports whether r asks to be upgraded to a WebSocket: its
+// Connection header holds "upgrade" and its Upgrade header "websocket". A
+// handler can use it to serve a page and a WebSocket on the same path.
+func IsUpgradeRequest(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
 // upgradeHeaders are the headers Upgrade writes itself; copies from the
 // ResponseWriter or the options would contradict them.
 var upgradeHeaders = map[string]bool{

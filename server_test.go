@@ -604,3 +604,25 @@ func TestUpgradeOutlivesServerTimeouts(t *testing.T) {
 		t.Fatalf("client read %q, %v", p, err)
 	}
 }
+
+func TestIsUpgradeRequest(t *testing.T) {
+	for _, tc := range []struct {
+		connection, upgrade []string
+		want                bool
+	}{
+		{[]string{"Upgrade"}, []string{"websocket"}, true},
+		{[]string{"keep-alive, upgrade"}, []string{"WebSocket"}, true},
+		{[]string{"keep-alive", "Upgrade"}, []string{"h2c", "websocket"}, true},
+		{nil, []string{"websocket"}, false},
+		{[]string{"Upgrade"}, nil, false},
+		{[]string{"Upgraded"}, []string{"websocket"}, false},
+		{[]string{"Upgrade"}, []string{"websockets"}, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header["Connection"] = tc.connection
+		r.Header["Upgrade"] = tc.upgrade
+		if got := IsUpgradeRequest(r); got != tc.want {
+			t.Errorf("Connection %q, Upgrade %q: IsUpgradeRequest = %v, want %v", tc.connection, tc.upgrade, got, tc.want)
+		}
+	}
+}

@@ -106,7 +106,7 @@ type echoHandler struct {
 }
 
 func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !isUpgrade(r) {
+	if !websocket.IsUpgradeRequest(r) {
 		// Plain HTTP: the page at /, nothing elsewhere.
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -137,25 +137,6 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Printf("connection from %s ended: %v", r.RemoteAddr, err)
-}
-
-// isUpgrade reports whether r asks for a WebSocket upgrade (RFC 6455 §4.2.1).
-func isUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") &&
-		headerHasToken(r.Header, "Upgrade", "websocket")
-}
-
-// headerHasToken reports whether the comma-separated values of header name
-// contain token, compared without regard to case.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // offeredSubprotocols returns the subprotocols the client offers, in its
