@@ -954,3 +954,8 @@ func benchmarkEcho(b *testing.B, size int, streaming, fromClient bool) {
 		b.Fatal(err)
 	}
 }
+
+// readerFunc makes a function an io.Reader.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

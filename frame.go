@@ -308,6 +308,18 @@ func (fr *frameReader) read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readFull reads exactly len(p) payload bytes.
+func (fr *frameReader) readFull(p []byte) error {
+	for len(p) > 0 {
+		n, err := fr.read(p)
+		if err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
 // frameWriter writes frames to the transport. Its callers serialize it.
 type frameWriter struct {
 	dst    io.Writer

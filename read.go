@@ -138,6 +138,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	if int64(len(p)) > c.frameLeft {
 		p = p[:c.frameLeft]
 	}
@@ -186,7 +189,7 @@ func (c *Conn) skipFrame() error {
 	}
 	for c.frameLeft > 0 {
 		n := min(c.frameLeft, int64(len(c.control)))
-		if _, err := io.ReadFull(readerFunc(c.fr.read), c.control[:n]); err != nil {
+		if err := c.fr.readFull(c.control[:n]); err != nil {
 			return c.readFailed(err)
 		}
 		c.frameLeft -= n
@@ -194,10 +197,6 @@ func (c *Conn) skipFrame() error {
 	c.msgOpen = !c.frame.fin
 	return nil
 }
-
-type readerFunc func([]byte) (int, error)
-
-func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // advanceFrame reads frame headers until the next data frame, handling the
 // control frames before it, and checks each header against the rules of RFC
@@ -273,7 +272,7 @@ func (c *Conn) checkHeader(h header) error {
 // §5.5): a ping is answered, a pong wakes Ping, a close ends reading.
 func (c *Conn) handleControl(h header) error {
 	payload := c.control[:h.length]
-	if _, err := io.ReadFull(readerFunc(c.fr.read), payload); err != nil {
+	if err := c.fr.readFull(payload); err != nil {
 		return c.readFailed(err)
 	}
 	if h.masked {
