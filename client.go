@@ -376,6 +376,8 @@ func checkHandshakeResponse(resp *http.Response, key string, offered []string) (
 		return bad(`the response's Upgrade header does not contain "websocket"`)
 	case !headerHasToken(resp.Header, "Connection", "upgrade"):
 		return bad(`the response's Connection header does not contain "Upgrade"`)
+	case len(resp.Header.Values("Sec-WebSocket-Accept")) != 1:
+		return bad("the response must have exactly one Sec-WebSocket-Accept header")
 	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key):
 		return bad("the response's Sec-WebSocket-Accept does not match the key sent")
 	}

@@ -182,6 +182,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	select {
 	case c.readLock <- struct{}{}:
 		err := c.awaitPeerClose(deadline)
+		if err != nil {
+			// Later reads say what happened, not how the wait ended.
+			c.readErr = errConnClosed
+		}
 		<-c.readLock
 		return err
 	case <-c.closed:
@@ -237,7 +241,7 @@ func (c *Conn) fail(code StatusCode, cause error) error {
 		c.closeTransport()
 		return c.readErr
 	}
-	err := &failError{code: code, err: cause}
+	err := &ProtocolError{Code: code, Err: cause}
 	c.readErr = err
 	reason := cause.Error()
 	if len(reason) > maxCloseReason {

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +14,7 @@ import (
 type MessageType int
 
 const (
-	TextMessage   MessageType = 1 // UTF-8 text; the Conn validates it on both sides
+	TextMessage   MessageType = 1 // UTF-8 text; the Conn checks the text it reads, the writer vouches for what it writes
 	BinaryMessage MessageType = 2
 )
 
@@ -173,21 +172,26 @@ func (c *Conn) SetReadLimit(n int64) {
 // this side. It wraps net.ErrClosed.
 var errConnClosed = fmt.Errorf("websocket: connection closed: %w", net.ErrClosed)
 
-// errCloseSent is what writes return once a close frame has been sent.
-var errCloseSent = errors.New("websocket: close frame already sent; no more messages may be written")
+// errCloseSent is what writes return once a close frame has been sent: the
+// connection is closed for writing, so it too wraps net.ErrClosed.
+var errCloseSent = fmt.Errorf("websocket: close frame already sent, no more messages may be written: %w", net.ErrClosed)
 
-// failError is the error of a read that failed the connection because the
-// peer broke the protocol (RFC 6455 §7.1.7); code is the status sent.
-type failError struct {
-	code StatusCode
-	err  error
+// ProtocolError is the error of a read that found the peer breaking the
+// protocol: a malformed or forbidden frame (StatusProtocolError), invalid
+// UTF-8 text (StatusInvalidPayload) or a message over the read limit
+// (StatusMessageTooBig). The Conn failed the connection (RFC 6455 §7.1.7):
+// it sent a close frame with Code and closed. Every later read returns the
+// same error.
+type ProtocolError struct {
+	Code StatusCode // the status of the close frame sent to the peer
+	Err  error      // what the peer did wrong
 }
 
-func (e *failError) Error() string {
-	return fmt.Sprintf("websocket: %v; closing with status %v", e.err, e.code)
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("websocket: %v; closing with status %v", e.Err, e.Code)
 }
 
-func (e *failError) Unwrap() error { return e.err }
+func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // abnormalClosure is the error of a read when the connection ended without a
 // close frame. CloseStatus reports it as StatusAbnormalClosure (1006), the

@@ -421,8 +421,8 @@ func testProtocolCase(t *testing.T, tc protocolCase, role string, split bool) {
 	s := <-sentc
 	switch {
 	case tc.failCode != 0:
-		var fe *failError
-		if !errors.As(readErr, &fe) || fe.code != tc.failCode {
+		var fe *ProtocolError
+		if !errors.As(readErr, &fe) || fe.Code != tc.failCode {
 			t.Errorf("read error = %v, want a failure with %v", readErr, tc.failCode)
 		}
 		if s.code != tc.failCode {

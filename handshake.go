@@ -38,12 +38,40 @@ func validKey(key string) bool {
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
 		for item := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(item), token) {
+			if equalFoldASCII(trimOWS(item), token) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// trimOWS trims HTTP's optional white space, spaces and tabs only (RFC 9110
+// §5.6.3): strings.TrimSpace would also drop Unicode spaces.
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// equalFoldASCII compares two header tokens ignoring ASCII case only.
+// strings.EqualFold folds Unicode too, and would let "webſocket" (a long s)
+// or a Kelvin sign pass for "websocket" or "keep-alive".
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // headerList returns the items of a comma-separated list header across all
@@ -52,7 +80,7 @@ func headerList(h http.Header, name string) []string {
 	var items []string
 	for _, v := range h.Values(name) {
 		for item := range strings.SplitSeq(v, ",") {
-			if item = strings.TrimSpace(item); item != "" {
+			if item = trimOWS(item); item != "" {
 				items = append(items, item)
 			}
 		}

@@ -57,10 +57,13 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 			return t, b, nil
 		}
 		if len(b) == cap(b) {
+			// Double, but never past what the message may still bring:
+			// the rest of its last frame, or the read limit.
 			grow := int64(cap(b))
-			if c.frame.fin && c.frameLeft < grow {
-				grow = c.frameLeft
+			if c.frame.fin {
+				grow = min(grow, c.frameLeft)
 			}
+			grow = min(grow, c.readLimit.Load()-int64(len(b)))
 			b = append(b, make([]byte, max(grow, 1))...)[:len(b)]
 		}
 		n, err := c.readPayload(b[len(b):cap(b)])
@@ -284,7 +287,7 @@ func (c *Conn) handleControl(h header) error {
 			return nil // closing: no more answers
 		}
 		if c.cfg.pingHandler != nil {
-			return c.cfg.pingHandler(c, payload)
+			return c.handlerFailed(c.cfg.pingHandler(c, payload))
 		}
 		// RFC 6455 §5.5.3: the pong carries the ping's payload. An error
 		// here means the write side is broken; reads find out on their own.
@@ -292,12 +295,21 @@ func (c *Conn) handleControl(h header) error {
 	case opPong:
 		c.wakePing(payload)
 		if c.cfg.pongHandler != nil && c.readErr == nil {
-			return c.cfg.pongHandler(c, payload)
+			return c.handlerFailed(c.cfg.pongHandler(c, payload))
 		}
 	case opClose:
 		return c.handleClose(payload)
 	}
 	return nil
+}
+
+// handlerFailed makes an error of a ping or pong handler the Conn's read
+// error: the handler chose to stop reading.
+func (c *Conn) handlerFailed(err error) error {
+	if err != nil && c.readErr == nil {
+		c.readErr = fmt.Errorf("websocket: control frame handler: %w", err)
+	}
+	return c.readErr
 }
 
 // handleClose answers the peer's close frame (RFC 6455 §5.5.1) with the same

@@ -173,7 +173,7 @@ func checkUpgradeRequest(r *http.Request, o *UpgradeOptions) *HandshakeError {
 	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
 	case len(versions) == 0:
 		return bad(http.StatusBadRequest, "the Sec-WebSocket-Version header is missing")
-	case len(versions) > 1 || strings.TrimSpace(versions[0]) != "13":
+	case len(versions) > 1 || trimOWS(versions[0]) != "13":
 		return bad(http.StatusUpgradeRequired, "this server speaks WebSocket version 13 only")
 	}
 	if keys := r.Header.Values("Sec-WebSocket-Key"); len(keys) != 1 || !validKey(keys[0]) {
@@ -201,7 +201,7 @@ func checkOrigin(r *http.Request, o *UpgradeOptions) error {
 	if err != nil || u.Host == "" {
 		return errors.New("the Origin header is not a valid origin")
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if equalFoldASCII(u.Host, r.Host) {
 		return nil
 	}
 	host := strings.ToLower(u.Host)
