@@ -338,19 +338,38 @@ func (o oneByteReads) Read(p []byte) (int, error) { return o.Conn.Read(p[:min(le
 
 func TestProtocolRules(t *testing.T) {
 	for _, split := range []bool{false, true} {
-		for _, role := range []string{"server", "client"} {
-			for _, tc := range protocolCases {
-				name := role + "/" + tc.name
-				if split {
-					name = "one-byte-reads/" + name
+		for _, streaming := range []bool{false, true} {
+			for _, role := range []string{"server", "client"} {
+				for _, tc := range protocolCases {
+					name := role + "/" + tc.name
+					if streaming {
+						name = "NextReader/" + name
+					}
+					if split {
+						name = "one-byte-reads/" + name
+					}
+					t.Run(name, func(t *testing.T) { testProtocolCase(t, tc, role, split, streaming) })
 				}
-				t.Run(name, func(t *testing.T) { testProtocolCase(t, tc, role, split) })
 			}
 		}
 	}
 }
 
-func testProtocolCase(t *testing.T, tc protocolCase, role string, split bool) {
+// readWhole reads one message with ReadMessage, or with NextReader and the
+// reader it returns.
+func readWhole(c *Conn, streaming bool) (MessageType, []byte, error) {
+	if !streaming {
+		return c.ReadMessage()
+	}
+	typ, r, err := c.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := io.ReadAll(r)
+	return typ, p, err
+}
+
+func testProtocolCase(t *testing.T, tc protocolCase, role string, split, streaming bool) {
 	a, raw := tcpPair(t)
 	var tr transport = a
 	if split {
@@ -408,7 +427,7 @@ func testProtocolCase(t *testing.T, tc protocolCase, role string, split bool) {
 	var got []message
 	var readErr error
 	for {
-		typ, p, err := c.ReadMessage()
+		typ, p, err := readWhole(c, streaming)
 		if err != nil {
 			readErr = err
 			break
