@@ -1,0 +1,588 @@
+package websocket
+
+// Fuzz targets, each checked against a reference or a property that must
+// hold for every input. Seed corpora built from the protocol rules live in
+// testdata/fuzz/<FuzzName>/, next to the seeds added here.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzUTF8Validator feeds the input to the validator in chunks whose sizes
+// the fuzzer picks: sizes[i] is the length of chunk i, and what is left after
+// the last size is one more chunk. The verdict must be utf8.Valid's, and the
+// chunk that fails must be the one holding the first byte no continuation
+// could make valid (RFC 6455 §8.1: fail the connection as soon as possible).
+func FuzzUTF8Validator(f *testing.F) {
+	for _, tc := range utf8Cases {
+		f.Add([]byte(tc.in), []byte{1, 1, 1})
+		f.Add([]byte(tc.in), []byte{0, 2})
+	}
+	f.Fuzz(func(t *testing.T, data, sizes []byte) {
+		var cuts []int
+		end := 0
+		for _, s := range sizes {
+			end = min(end+int(s), len(data))
+			cuts = append(cuts, end)
+		}
+		failed, valid := validateChunks(string(data), cuts)
+		if want := utf8.Valid(data); valid != want {
+			t.Fatalf("% x cut at %v: valid=%v, utf8.Valid says %v", data, cuts, valid, want)
+		}
+		want := -1
+		if i := firstImpossible(string(data)); i >= 0 {
+			want = chunkHolding(cuts, i)
+		}
+		if failed != want {
+			t.Fatalf("% x cut at %v: chunk %d failed, want chunk %d", data, cuts, failed, want)
+		}
+	})
+}
+
+// FuzzParseHeader checks that parseHeader reads nothing past the header
+// size it announces and that what it accepts, putHeader writes back the same:
+// the decoder accepts only the shortest length forms (RFC 6455 §5.2).
+func FuzzParseHeader(f *testing.F) {
+	for _, tc := range goldenHeaders {
+		f.Add([]byte(tc.bytes))
+	}
+	f.Add([]byte("\x82\x7e\x00\x7d"))
+	f.Add([]byte("\x82\x7f\x80\x00\x00\x00\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 2 {
+			return
+		}
+		size := headerSize(data[0], data[1])
+		if len(data) < size {
+			return
+		}
+		// An exact-size copy makes a read past the header panic.
+		exact := bytes.Clone(data[:size])
+		h, n, err := parseHeader(exact)
+		if err != nil {
+			if !errors.Is(err, errLengthForm) && !errors.Is(err, errLengthTopBit) {
+				t.Fatalf("% x: unexpected error %v", exact, err)
+			}
+			return
+		}
+		if n != size {
+			t.Fatalf("% x: parseHeader read %d bytes, headerSize says %d", exact, n, size)
+		}
+		if h.length < 0 || h.rsv&^(rsv1Bit|rsv2Bit|rsv3Bit) != 0 || h.op > 0xf {
+			t.Fatalf("% x: parsed to an impossible header %+v", exact, h)
+		}
+		var buf [maxHeaderSize]byte
+		m := putHeader(buf[:], h)
+		if !bytes.Equal(buf[:m], exact) {
+			t.Fatalf("% x parsed to %+v, which encodes as % x", exact, h, buf[:m])
+		}
+	})
+}
+
+// memTransport is an in-memory transport: reads come from a fixed input, at
+// most chunk bytes at a time, then io.EOF; writes are kept. Nothing blocks,
+// so a Conn over it needs no deadline to end and no goroutine, and an exec
+// costs microseconds.
+type memTransport struct {
+	in     *bytes.Reader
+	chunk  int
+	out    bytes.Buffer
+	closed bool
+}
+
+func (m *memTransport) Read(p []byte) (int, error) {
+	if m.closed {
+		return 0, net.ErrClosed
+	}
+	if m.chunk > 0 && len(p) > m.chunk {
+		p = p[:m.chunk]
+	}
+	return m.in.Read(p)
+}
+
+func (m *memTransport) Write(p []byte) (int, error) {
+	if m.closed {
+		return 0, net.ErrClosed
+	}
+	return m.out.Write(p)
+}
+
+func (m *memTransport) Close() error                     { m.closed = true; return nil }
+func (m *memTransport) SetReadDeadline(time.Time) error  { return nil }
+func (m *memTransport) SetWriteDeadline(time.Time) error { return nil }
+func (m *memTransport) LocalAddr() net.Addr              { return memAddr{} }
+func (m *memTransport) RemoteAddr() net.Addr             { return memAddr{} }
+
+type memAddr struct{}
+
+func (memAddr) Network() string { return "mem" }
+func (memAddr) String() string  { return "mem" }
+
+const fuzzReadLimit = 1 << 20
+
+type fuzzMessage struct {
+	typ     MessageType
+	payload string
+}
+
+// readAllMessages reads every message a Conn in the given role gets from
+// input, which the transport hands out at most chunk bytes at a time (0: no
+// limit). It reads whole messages with ReadMessage when readSize is 0, else
+// through NextReader in readSize pieces, then closes the Conn. It returns the messages read to their end, the error that
+// ended reading, and what the Conn sent before Close and in all.
+func readAllMessages(t *testing.T, input []byte, client bool, chunk, readSize int) (msgs []fuzzMessage, err error, sentBeforeClose, sent []byte) {
+	tr := &memTransport{in: bytes.NewReader(input), chunk: chunk}
+	c := newConn(tr, nil, connConfig{client: client, readLimit: fuzzReadLimit, closeTimeout: 100 * time.Millisecond})
+	defer c.CloseNow()
+	buf := make([]byte, readSize)
+	for {
+		// Every message takes at least two bytes of input.
+		if len(msgs) > len(input)/2 {
+			t.Fatalf("read %d messages from %d bytes", len(msgs), len(input))
+		}
+		var typ MessageType
+		var p []byte
+		if readSize == 0 {
+			typ, p, err = c.ReadMessage()
+		} else {
+			var r io.Reader
+			typ, r, err = c.NextReader()
+			for err == nil {
+				var n int
+				n, err = r.Read(buf)
+				p = append(p, buf[:n]...)
+			}
+			if err == io.EOF {
+				err = nil
+			}
+		}
+		if err != nil {
+			break
+		}
+		if typ != TextMessage && typ != BinaryMessage {
+			t.Fatalf("message of type %v", typ)
+		}
+		if typ == TextMessage && !utf8.Valid(p) {
+			t.Fatalf("text message %q is not valid UTF-8 (RFC 6455 §8.1)", p)
+		}
+		if len(p) > fuzzReadLimit {
+			t.Fatalf("a %d-byte message passed the %d-byte read limit", len(p), fuzzReadLimit)
+		}
+		msgs = append(msgs, fuzzMessage{typ, string(p)})
+	}
+	// Once reading failed, it keeps failing the same way.
+	if _, _, again := c.ReadMessage(); again != err {
+		t.Fatalf("read after %v returned %v", err, again)
+	}
+	sentBeforeClose = bytes.Clone(tr.out.Bytes())
+	// Close must return at once: nothing more can arrive. When the peer's
+	// close frame came, or the Conn failed and closed already, there is
+	// nothing left to report.
+	cerr := c.Close(StatusNormalClosure, "")
+	if cerr != nil && CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("Close after reading ended with %v: %v", err, cerr)
+	}
+	if !tr.closed {
+		t.Fatal("Close left the transport open")
+	}
+	return msgs, err, sentBeforeClose, tr.out.Bytes()
+}
+
+// FuzzConnRead feeds arbitrary bytes to a Conn, as a client or as a server,
+// and reads until reading fails. Besides not panicking or looping, it checks
+// what RFC 6455 asks of the reader: text is valid UTF-8 (§8.1), reading ends
+// with a close frame from the peer, a failure or a lost connection (§7), the
+// Conn's own frames follow its role's masking rule (§5.1) and its close frame
+// carries the right code (§5.5.1, §7.1.7). Reading whole messages and reading
+// in small pieces must give the same messages and the same ending.
+func FuzzConnRead(f *testing.F) {
+	for _, client := range []bool{false, true} {
+		masked := !client
+		frame := func(b0 byte, payload string) []byte {
+			h := header{fin: b0&finBit != 0, op: opcode(b0 & 0xf), rsv: b0 & 0x70, masked: masked, length: int64(len(payload))}
+			if masked {
+				h.key = goldenMaskKey
+			}
+			return encodeCodecFrames([]codecFrame{{h, []byte(payload)}})
+		}
+		cat := func(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+		f.Add(cat(frame(0x81, "hello"), frame(0x88, "\x03\xe8")), client, uint16(0))
+		f.Add(cat(frame(0x01, "h\xc3"), frame(0x89, "ping"), frame(0x80, "\xa9llo")), client, uint16(3))
+		f.Add(cat(frame(0x82, strings.Repeat("x", 126)), frame(0x82, strings.Repeat("y", 65536))), client, uint16(0))
+		f.Add(cat(frame(0x81, "\xed\xa0\x80")), client, uint16(1))
+		f.Add(cat(frame(0x83, "")), client, uint16(0))
+		f.Add(cat(frame(0x88, "\x03")), client, uint16(0))
+		f.Add(frame(0x81, "no close frame")[:8], client, uint16(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, client bool, chunk uint16) {
+		// Small transport reads of a long input make an exec slow and add
+		// nothing that a short input does not cover: bound their number.
+		trChunk := int(chunk)
+		if trChunk > 0 {
+			trChunk = max(trChunk, len(data)/1024)
+		}
+		whole, wholeErr, beforeClose, sent := readAllMessages(t, data, client, trChunk, 0)
+		checkConnOutput(t, client, wholeErr, beforeClose)
+		// After Close, whichever side began the closing handshake, the Conn
+		// has sent exactly one close frame, last (RFC 6455 §5.5.1).
+		frames := parseSent(t, sent)
+		closes := 0
+		for _, f := range frames {
+			if f.h.op == opClose {
+				closes++
+			}
+		}
+		if closes != 1 || frames[len(frames)-1].h.op != opClose {
+			t.Fatalf("after Close, the Conn sent %d close frames, and not last", closes)
+		}
+
+		pieces, piecesErr, _, _ := readAllMessages(t, data, client, trChunk, 1+int(chunk%509))
+		if !reflect.DeepEqual(whole, pieces) {
+			t.Fatalf("ReadMessage read %d messages, NextReader %d:\n%+v\n%+v", len(whole), len(pieces), whole, pieces)
+		}
+		if CloseStatus(wholeErr) != CloseStatus(piecesErr) || failCode(wholeErr) != failCode(piecesErr) {
+			t.Fatalf("reading ended with %v with ReadMessage, %v with NextReader", wholeErr, piecesErr)
+		}
+	})
+}
+
+// failCode is the status code a failed read sent, or -1.
+func failCode(err error) StatusCode {
+	if fe, ok := errors.AsType[*ProtocolError](err); ok {
+		return fe.Code
+	}
+	return -1
+}
+
+// parseSent parses what a Conn sent.
+func parseSent(t *testing.T, out []byte) []codecFrame {
+	t.Helper()
+	var fr frameReader
+	fr.init(bytes.NewReader(out), nil)
+	frames, err := readCodecFrames(&fr, func() int { return 512 })
+	if err != io.EOF {
+		t.Fatalf("the Conn sent bytes that do not parse as frames: %v", err)
+	}
+	return frames
+}
+
+// checkConnOutput checks the frames a Conn sent while reading: pongs and at
+// most one close frame, last, masked only by a client, and a close code that
+// matches how reading ended.
+func checkConnOutput(t *testing.T, client bool, readErr error, out []byte) {
+	t.Helper()
+	frames := parseSent(t, out)
+	closeCode := StatusCode(-1)
+	for i, f := range frames {
+		switch {
+		case f.h.masked != client:
+			t.Fatalf("frame %d: masked=%v from a client=%v Conn (RFC 6455 §5.1)", i, f.h.masked, client)
+		case !f.h.fin || f.h.rsv != 0 || f.h.length > maxControlPayload:
+			t.Fatalf("frame %d: bad control frame %+v", i, f.h)
+		case f.h.op == opClose && i != len(frames)-1:
+			t.Fatalf("frame %d: a close frame followed by %d more", i, len(frames)-1-i)
+		case f.h.op == opClose:
+			ce, err := parseClosePayload(f.payload)
+			if err != nil {
+				t.Fatalf("the Conn sent a bad close frame % x: %v", f.payload, err)
+			}
+			closeCode = ce.Code
+		case f.h.op != opPong:
+			t.Fatalf("frame %d: a reading Conn sent opcode %#x", i, byte(f.h.op))
+		}
+	}
+	var ce *CloseError
+	switch {
+	case failCode(readErr) != -1:
+		// RFC 6455 §7.1.7: failing sends a close frame with the reason.
+		if closeCode != failCode(readErr) {
+			t.Fatalf("reading failed with %v but the Conn sent close code %d", readErr, int(closeCode))
+		}
+	case errors.As(readErr, &ce) && ce.Code == StatusAbnormalClosure:
+		if closeCode != -1 {
+			t.Fatalf("the connection was lost (%v) yet the Conn sent close code %d", readErr, int(closeCode))
+		}
+	case errors.As(readErr, &ce):
+		// RFC 6455 §5.5.1: answer with the peer's code, or 1000 for none.
+		want := ce.Code
+		if want == StatusNoStatusReceived {
+			want = StatusNormalClosure
+		}
+		if closeCode != want {
+			t.Fatalf("the peer closed with %v but the Conn answered with %d", ce.Code, int(closeCode))
+		}
+	default:
+		t.Fatalf("reading ended with %v: not a close, a failure or a lost connection", readErr)
+	}
+}
+
+// FuzzClosePayload checks parseClosePayload against the rules of RFC 6455
+// §5.5.1 and §7.4 and that what it accepts, appendClosePayload writes back
+// the same.
+func FuzzClosePayload(f *testing.F) {
+	for _, p := range []string{"", "\x03", "\x03\xe8", "\x03\xe9bye", "\x0f\xa0h\xc3\xa9", "\x03\xed", "\x03\xe8\xff", "\x13\x88"} {
+		f.Add([]byte(p))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ce, err := parseClosePayload(data)
+		want := len(data) == 0 || len(data) >= 2 && wireCodeRef(int(data[0])<<8|int(data[1])) && utf8.Valid(data[2:])
+		if (err == nil) != want {
+			t.Fatalf("parseClosePayload(% x) = %+v, %v; want accepted=%v", data, ce, err, want)
+		}
+		if err != nil || len(data) > maxControlPayload {
+			return
+		}
+		b, err := appendClosePayload(nil, ce.Code, ce.Reason)
+		if err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("% x parsed to %d %q, which encodes as % x, %v", data, int(ce.Code), ce.Reason, b, err)
+		}
+	})
+}
+
+// wireCodeRef is RFC 6455 §7.4 spelled out: which codes a close frame may
+// carry.
+func wireCodeRef(code int) bool {
+	switch {
+	case code == 1004, code == 1005, code == 1006, code == 1015:
+		return false
+	case code >= 1000 && code <= 1014, code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
+}
+
+// FuzzParseExtensions parses a Sec-WebSocket-Extensions header (one value
+// per line of the input) and checks that what it accepts is made of tokens
+// (RFC 6455 §9.1) and parses back to the same after writing it out again,
+// with values plain or quoted.
+func FuzzParseExtensions(f *testing.F) {
+	for _, s := range []string{
+		"permessage-deflate; client_max_window_bits",
+		"permessage-deflate; server_max_window_bits=10, permessage-deflate",
+		`x; y="15"`, `x; y="1\5"`, ", , foo,, bar ,", "foo\nbar; baz",
+		`x; y="15`, "x;", "x; a=", `x; a="1 2"`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := http.Header{}
+		for v := range strings.SplitSeq(s, "\n") {
+			h.Add("Sec-WebSocket-Extensions", v)
+		}
+		exts, err := parseExtensions(h)
+		if err != nil {
+			return
+		}
+		for _, e := range exts {
+			if !tokenRef(e.name) {
+				t.Fatalf("%q: extension name %q is not a token", s, e.name)
+			}
+			for _, p := range e.params {
+				if !tokenRef(p.name) || !p.bare && !tokenRef(p.value) || p.bare && p.value != "" {
+					t.Fatalf("%q: bad parameter %+v", s, p)
+				}
+			}
+		}
+		for _, quote := range []bool{false, true} {
+			again, err := parseExtensions(http.Header{"Sec-Websocket-Extensions": {formatExtensions(exts, quote)}})
+			if err != nil || !reflect.DeepEqual(again, exts) {
+				t.Fatalf("%q parsed to %+v, written as %q, which parses to %+v, %v", s, exts, formatExtensions(exts, quote), again, err)
+			}
+		}
+	})
+}
+
+// tokenRef is RFC 9110 §5.6.2's token, spelled out.
+func tokenRef(s string) bool {
+	const tchar = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune(tchar, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func formatExtensions(exts []extension, quote bool) string {
+	var b strings.Builder
+	for i, e := range exts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(e.name)
+		for _, p := range e.params {
+			b.WriteString("; " + p.name)
+			switch {
+			case p.bare:
+			case quote:
+				b.WriteString(`="` + p.value + `"`)
+			default:
+				b.WriteString("=" + p.value)
+			}
+		}
+	}
+	return b.String()
+}
+
+const fuzzRequest = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://server.example.com\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// FuzzHandshakeRequest checks that checkUpgradeRequest accepts only what
+// RFC 6455 §4.2.1 allows, and refuses with one of the documented statuses.
+func FuzzHandshakeRequest(f *testing.F) {
+	f.Add([]byte(fuzzRequest))
+	f.Add([]byte(strings.Replace(fuzzRequest, "Connection: Upgrade", "Connection: keep-alive, Upgrade", 1)))
+	f.Add([]byte(strings.Replace(fuzzRequest, "Version: 13", "Version: 8", 1)))
+	f.Add([]byte(strings.Replace(fuzzRequest, "GET", "POST", 1)))
+	f.Add([]byte(strings.Replace(fuzzRequest, "Origin: http://server.example.com", "Origin: http://evil.example", 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			return
+		}
+		herr := checkUpgradeRequest(r, &UpgradeOptions{})
+		if herr != nil {
+			switch herr.Status {
+			case http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusUpgradeRequired:
+			default:
+				t.Fatalf("refused with status %d", herr.Status)
+			}
+			if !strings.HasPrefix(herr.Error(), "websocket: ") || herr.Message == "" {
+				t.Fatalf("refusal %q says nothing or not where it comes from", herr.Error())
+			}
+			return
+		}
+		switch {
+		case r.Method != http.MethodGet:
+			t.Fatalf("accepted method %q", r.Method)
+		case !r.ProtoAtLeast(1, 1):
+			t.Fatalf("accepted %s", r.Proto)
+		case !hasTokenRef(r.Header["Connection"], "upgrade"):
+			t.Fatalf("accepted Connection %q", r.Header["Connection"])
+		case !hasTokenRef(r.Header["Upgrade"], "websocket"):
+			t.Fatalf("accepted Upgrade %q", r.Header["Upgrade"])
+		case len(r.Header["Sec-Websocket-Version"]) != 1 || strings.TrimSpace(r.Header["Sec-Websocket-Version"][0]) != "13":
+			t.Fatalf("accepted Sec-WebSocket-Version %q", r.Header["Sec-Websocket-Version"])
+		}
+		keys := r.Header["Sec-Websocket-Key"]
+		if len(keys) != 1 {
+			t.Fatalf("accepted Sec-WebSocket-Key %q", keys)
+		}
+		if nonce, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(nonce) != 16 || len(keys[0]) != 24 {
+			t.Fatalf("accepted Sec-WebSocket-Key %q: not 16 bytes in base64", keys[0])
+		}
+		// With no OriginPatterns, only same-origin requests (or none from a
+		// browser) pass (RFC 6455 §10.2).
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+				t.Fatalf("accepted Origin %q for Host %q", origin, r.Host)
+			}
+		}
+	})
+}
+
+// hasTokenRef reports whether any comma-separated item of values is token,
+// compared as RFC 9110 says: items trimmed of optional whitespace (space and
+// tab, §5.6.3), case ignored for ASCII letters only (§5.6.2: tokens are
+// ASCII).
+func hasTokenRef(values []string, token string) bool {
+	for _, item := range listRef(values) {
+		if asciiLowerRef(item) == token {
+			return true
+		}
+	}
+	return false
+}
+
+// listRef splits values into the items of a comma-separated list, trimmed
+// of optional whitespace, empty ones dropped (RFC 9110 §5.6.1).
+func listRef(values []string) []string {
+	var items []string
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.Trim(item, " \t"); item != "" {
+				items = append(items, item)
+			}
+		}
+	}
+	return items
+}
+
+func asciiLowerRef(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+const fuzzResponse = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+
+// FuzzHandshakeResponse checks that checkHandshakeResponse accepts only what
+// RFC 6455 §4.1 allows: the right accept value, the upgrade tokens, no
+// extension, and at most the one subprotocol offered.
+func FuzzHandshakeResponse(f *testing.F) {
+	f.Add([]byte(fuzzResponse))
+	f.Add([]byte(strings.Replace(fuzzResponse, "Sec-WebSocket-Protocol: chat\r\n", "", 1)))
+	f.Add([]byte(strings.Replace(fuzzResponse, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=", 1)))
+	f.Add([]byte(strings.Replace(fuzzResponse, "chat", "chat, superchat", 1)))
+	f.Add([]byte(strings.Replace(fuzzResponse, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)))
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	req, _ := http.NewRequest(http.MethodGet, "http://server.example.com/chat", nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		sub, err := checkHandshakeResponse(resp, key, []string{"chat"})
+		if err != nil {
+			var herr *HandshakeError
+			if !errors.As(err, &herr) || herr.Status != resp.StatusCode {
+				t.Fatalf("refusal %v is not a *HandshakeError with the response's status", err)
+			}
+			return
+		}
+		switch {
+		// RFC 6455 §11.3.3: the header appears once; §4.1: a value other
+		// than the expected one fails the connection.
+		case len(resp.Header["Sec-Websocket-Accept"]) != 1 || resp.Header["Sec-Websocket-Accept"][0] != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=":
+			t.Fatalf("accepted Sec-WebSocket-Accept %q", resp.Header["Sec-Websocket-Accept"])
+		case !hasTokenRef(resp.Header["Upgrade"], "websocket"):
+			t.Fatalf("accepted Upgrade %q", resp.Header["Upgrade"])
+		case !hasTokenRef(resp.Header["Connection"], "upgrade"):
+			t.Fatalf("accepted Connection %q", resp.Header["Connection"])
+		case len(listRef(resp.Header["Sec-Websocket-Extensions"])) > 0:
+			t.Fatalf("accepted extensions %q that were not offered", resp.Header["Sec-Websocket-Extensions"])
+		}
+		// The subprotocol is the header's one item, one the client offered,
+		// or there is none.
+		switch protocols := listRef(resp.Header["Sec-Websocket-Protocol"]); {
+		case sub == "" && len(protocols) > 0:
+			t.Fatalf("ignored Sec-WebSocket-Protocol %q", resp.Header["Sec-Websocket-Protocol"])
+		case sub != "" && (len(protocols) != 1 || protocols[0] != sub):
+			t.Fatalf("accepted Sec-WebSocket-Protocol %q as %q", resp.Header["Sec-Websocket-Protocol"], sub)
+		case sub != "" && sub != "chat":
+			t.Fatalf("accepted subprotocol %q, which was not offered", sub)
+		}
+	})
+}
