@@ -71,6 +71,13 @@ type DialOptions struct {
 	CloseTimeout time.Duration
 	PingHandler  func(c *Conn, payload []byte) error
 	PongHandler  func(c *Conn, payload []byte) error
+
+	// Compression, CompressionLevel and CompressionThreshold are as in
+	// UpgradeOptions. With compression on, Dial offers permessage-deflate,
+	// and the server decides.
+	Compression          CompressionMode
+	CompressionLevel     int
+	CompressionThreshold int
 }
 
 // Dial opens a WebSocket connection to urlStr (RFC 6455 §4.1): a ws:// or
@@ -89,6 +96,11 @@ func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.R
 	if err != nil {
 		return nil, nil, err
 	}
+	level, threshold, err := compressionOptions(o.Compression, o.CompressionLevel, o.CompressionThreshold)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.CompressionLevel, o.CompressionThreshold = level, threshold
 	if _, ok := ctx.Deadline(); !ok {
 		timeout := o.HandshakeTimeout
 		if timeout <= 0 {
@@ -195,6 +207,9 @@ func newHandshakeRequest(u *url.URL, o *DialOptions) (*http.Request, string, err
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if len(o.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(o.Subprotocols, ", "))
+	}
+	if o.Compression != CompressionDisabled {
+		req.Header.Set("Sec-WebSocket-Extensions", deflateOffer(o.Compression))
 	}
 	if o.Jar != nil {
 		for _, cookie := range o.Jar.Cookies(u) {
@@ -353,6 +368,10 @@ func handshake(conn net.Conn, req *http.Request, key string, o *DialOptions) (*C
 	if err != nil {
 		return nil, resp, err
 	}
+	deflate, err := checkExtensions(resp, o)
+	if err != nil {
+		return nil, resp, err
+	}
 	// Frames the server sent right behind its answer.
 	buffered, _ := br.Peek(br.Buffered())
 	return newConn(conn, buffered, connConfig{
@@ -362,6 +381,7 @@ func handshake(conn net.Conn, req *http.Request, key string, o *DialOptions) (*C
 		closeTimeout: o.CloseTimeout,
 		pingHandler:  o.PingHandler,
 		pongHandler:  o.PongHandler,
+		deflate:      deflate,
 	}), resp, nil
 }
 
@@ -381,9 +401,6 @@ func checkHandshakeResponse(resp *http.Response, key string, offered []string) (
 	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key):
 		return bad("the response's Sec-WebSocket-Accept does not match the key sent")
 	}
-	if len(headerList(resp.Header, "Sec-WebSocket-Extensions")) > 0 {
-		return bad("the server chose an extension the client did not offer")
-	}
 	chosen := headerList(resp.Header, "Sec-WebSocket-Protocol")
 	switch {
 	case len(chosen) == 0:
@@ -394,6 +411,20 @@ func checkHandshakeResponse(resp *http.Response, key string, offered []string) (
 		return bad(fmt.Sprintf("the server chose subprotocol %q, which the client did not offer", chosen[0]))
 	}
 	return chosen[0], nil
+}
+
+// checkExtensions checks the extensions the server chose (RFC 6455 §4.1):
+// only permessage-deflate, and only if offered, with a legal answer.
+func checkExtensions(resp *http.Response, o *DialOptions) (*deflateConfig, error) {
+	exts, err := parseExtensions(resp.Header)
+	if err == nil {
+		var cfg *deflateConfig
+		cfg, err = acceptDeflateAnswer(exts, o.Compression, o.CompressionLevel, o.CompressionThreshold)
+		if err == nil {
+			return cfg, nil
+		}
+	}
+	return nil, &HandshakeError{Status: resp.StatusCode, Message: err.Error()}
 }
 
 // limitedReader is io.LimitedReader with an error instead of a silent EOF

@@ -60,6 +60,7 @@ type connConfig struct {
 	closeTimeout time.Duration
 	pingHandler  func(c *Conn, payload []byte) error
 	pongHandler  func(c *Conn, payload []byte) error
+	deflate      *deflateConfig // nil unless permessage-deflate was negotiated
 }
 
 func (cfg *connConfig) applyDefaults() {
@@ -98,7 +99,12 @@ type Conn struct {
 	maskPos       int    // the masking key position of its next byte
 	msgOpen       bool   // a data message has started and not ended
 	msgText       bool
-	msgSize       int64
+	msgCompressed bool
+	msgWire       int64 // payload bytes of the message's frames so far
+	msgSize       int64 // bytes of the message delivered so far
+	inflater      io.ReadCloser
+	inflateSrc    inflateSource
+	history       *slidingWindow // with read context takeover
 	utf8          utf8Validator
 	readErr       error // once set, every read returns it
 	closeReceived bool
@@ -136,6 +142,10 @@ func newConn(tr transport, buffered []byte, cfg connConfig) *Conn {
 	c.readLimit.Store(cfg.readLimit)
 	c.reader.c = c
 	c.writer.c = c
+	c.writer.sink.w = &c.writer
+	if d := cfg.deflate; d != nil && !d.readNoContext {
+		c.history = &slidingWindow{size: 1 << d.readWindowBits}
+	}
 	return c
 }
 

@@ -537,15 +537,18 @@ func asciiLowerRef(s string) string {
 const fuzzResponse = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 	"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
 
-// FuzzHandshakeResponse checks that checkHandshakeResponse accepts only what
-// RFC 6455 §4.1 allows: the right accept value, the upgrade tokens, no
-// extension, and at most the one subprotocol offered.
+// FuzzHandshakeResponse checks that checkHandshakeResponse and
+// checkExtensions accept only what RFC 6455 §4.1 allows: the right accept
+// value, the upgrade tokens, no extension unless offered, and at most the one
+// subprotocol offered. With compression offered, an accepted answer is one
+// permessage-deflate extension.
 func FuzzHandshakeResponse(f *testing.F) {
 	f.Add([]byte(fuzzResponse))
 	f.Add([]byte(strings.Replace(fuzzResponse, "Sec-WebSocket-Protocol: chat\r\n", "", 1)))
 	f.Add([]byte(strings.Replace(fuzzResponse, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "s3pPLMBiTxaQ9kYGzzhZRbK+xOp=", 1)))
 	f.Add([]byte(strings.Replace(fuzzResponse, "chat", "chat, superchat", 1)))
 	f.Add([]byte(strings.Replace(fuzzResponse, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)))
+	f.Add([]byte(strings.Replace(fuzzResponse, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=9\r\n\r\n", 1)))
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
 	req, _ := http.NewRequest(http.MethodGet, "http://server.example.com/chat", nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -554,7 +557,19 @@ func FuzzHandshakeResponse(f *testing.F) {
 			return
 		}
 		defer resp.Body.Close()
+		offering := &DialOptions{Compression: CompressionNoContextTakeover, CompressionLevel: 1, CompressionThreshold: 1}
+		if cfg, err := checkExtensions(resp, offering); err == nil && cfg != nil {
+			if exts := listRef(resp.Header["Sec-Websocket-Extensions"]); len(exts) != 1 || !strings.HasPrefix(exts[0], "permessage-deflate") {
+				t.Fatalf("accepted extensions %q for one permessage-deflate offer", resp.Header["Sec-Websocket-Extensions"])
+			}
+			if !cfg.readNoContext || !cfg.writeNoContext {
+				t.Fatalf("accepted %q without the no context takeover asked for", resp.Header["Sec-Websocket-Extensions"])
+			}
+		}
 		sub, err := checkHandshakeResponse(resp, key, []string{"chat"})
+		if err == nil {
+			_, err = checkExtensions(resp, &DialOptions{})
+		}
 		if err != nil {
 			var herr *HandshakeError
 			if !errors.As(err, &herr) || herr.Status != resp.StatusCode {

@@ -45,12 +45,13 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 	// for free, and grow as bytes really arrive.
 	const trustedSize = 64 << 10
 	size := int64(smallReadSize)
-	if c.frame.fin {
+	knownSize := c.frame.fin && !c.msgCompressed
+	if knownSize {
 		size = min(c.frameLeft, trustedSize)
 	}
 	b := make([]byte, 0, size)
 	for {
-		if !c.msgOpen || c.frameLeft == 0 && c.frame.fin {
+		if !c.msgOpen || knownSize && c.frameLeft == 0 {
 			if err := c.endMessage(); err != nil {
 				return 0, nil, err
 			}
@@ -60,7 +61,7 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 			// Double, but never past what the message may still bring:
 			// the rest of its last frame, or the read limit.
 			grow := int64(cap(b))
-			if c.frame.fin {
+			if knownSize {
 				grow = min(grow, c.frameLeft)
 			}
 			grow = min(grow, c.readLimit.Load()-int64(len(b)))
@@ -127,6 +128,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
+	if c.msgOpen && c.msgCompressed {
+		return c.readInflated(p)
+	}
 	for c.frameLeft == 0 {
 		if !c.msgOpen {
 			return 0, io.EOF
@@ -153,10 +157,8 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
 		}
 		c.frameLeft -= int64(n)
-		// RFC 6455 §8.1: invalid text fails the connection, and the sooner
-		// the better: check each piece as it comes off the wire.
-		if c.msgText && !c.utf8.write(p[:n]) {
-			return 0, c.fail(StatusInvalidPayload, errors.New("text message is not valid UTF-8"))
+		if err := c.checkText(p[:n]); err != nil {
+			return 0, err
 		}
 		if c.frameLeft == 0 && c.frame.fin {
 			if err := c.endMessage(); err != nil {
@@ -169,6 +171,72 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		return 0, c.readFailed(err)
 	}
 	return 0, nil
+}
+
+// checkText validates the next piece of a text message. RFC 6455 §8.1:
+// invalid text fails the connection, and the sooner the better: each piece
+// is checked as it comes off the wire (or out of the decompressor).
+func (c *Conn) checkText(p []byte) error {
+	if c.msgText && !c.utf8.write(p) {
+		return c.fail(StatusInvalidPayload, errors.New("text message is not valid UTF-8"))
+	}
+	return nil
+}
+
+// readInflated reads a compressed message's payload, inflated, into p. The
+// read limit applies to the inflated size, checked as it grows, so a small
+// message that inflates hugely costs at most the limit and one read of work.
+func (c *Conn) readInflated(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.inflater == nil {
+		var history []byte
+		if c.history != nil {
+			history = c.history.history()
+		}
+		c.inflateSrc = inflateSource{c: c}
+		c.inflater = getFlateReader(&c.inflateSrc, history)
+	}
+	limit := c.readLimit.Load()
+	if rest := limit - c.msgSize + 1; int64(len(p)) > rest {
+		p = p[:rest] // one byte past the limit is enough to know
+	}
+	n, err := c.inflater.Read(p)
+	if c.readErr != nil {
+		return 0, c.readErr // reading frames failed: the source said why
+	}
+	if n > 0 {
+		c.msgSize += int64(n)
+		if c.msgSize > limit {
+			return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
+		}
+		if err := c.checkText(p[:n]); err != nil {
+			return 0, err
+		}
+		if c.history != nil {
+			c.history.write(p[:n])
+		}
+	}
+	switch {
+	case err == io.EOF:
+		if !c.inflateSrc.done() {
+			return 0, c.fail(StatusInvalidPayload, errors.New("compressed message has data after its final deflate block"))
+		}
+		flateReaders.Put(c.inflater)
+		c.inflater = nil
+		if err := c.endMessage(); err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+	case err != nil:
+		// RFC 7692 §8 leaves the code open; 1007 is the one for data that
+		// does not decode (RFC 6455 §7.4.1).
+		return 0, c.fail(StatusInvalidPayload, fmt.Errorf("compressed message does not inflate: %w", err))
+	}
+	return n, nil
 }
 
 // endMessage closes the current message after its last byte.
@@ -222,16 +290,18 @@ func (c *Conn) advanceFrame() error {
 			}
 			continue
 		}
-		if limit := c.readLimit.Load(); c.msgSizeAfter(h) > limit {
-			return c.fail(StatusMessageTooBig, fmt.Errorf("message is over the read limit of %d bytes", limit))
-		}
 		if h.op != opContinuation {
 			c.msgOpen = true
 			c.msgText = h.op == opText
+			c.msgCompressed = h.rsv&rsv1Bit != 0
+			c.msgWire = 0
 			c.msgSize = 0
 			c.utf8.reset()
 		}
-		c.msgSize += h.length
+		c.msgWire += h.length
+		if limit := c.readLimit.Load(); c.msgWire > wireLimit(limit, c.msgCompressed) {
+			return c.fail(StatusMessageTooBig, fmt.Errorf("message is over the read limit of %d bytes", limit))
+		}
 		c.frame = h
 		c.frameLeft = h.length
 		c.maskPos = 0
@@ -239,11 +309,16 @@ func (c *Conn) advanceFrame() error {
 	}
 }
 
-func (c *Conn) msgSizeAfter(h header) int64 {
-	if h.op == opContinuation {
-		return c.msgSize + h.length
+// wireLimit is how many payload bytes a message may take on the wire. A
+// compressed message is held to the read limit when it inflates; on the
+// wire it gets the little that deflate adds to data it cannot compress
+// (stored blocks cost 5 bytes per 64 KiB), and no more, so that a peer
+// cannot stream endless compressed bytes that inflate to nothing.
+func wireLimit(limit int64, compressed bool) int64 {
+	if compressed {
+		return limit + limit>>10 + 64
 	}
-	return h.length
+	return limit
 }
 
 // checkHeader applies the rules of RFC 6455 §5 that depend on the
@@ -255,7 +330,11 @@ func (c *Conn) checkHeader(h header) error {
 		return errors.New("server sent a masked frame (RFC 6455 §5.1)")
 	case !c.cfg.client && !h.masked:
 		return errors.New("client sent an unmasked frame (RFC 6455 §5.1)")
-	case h.rsv != 0:
+	case h.rsv == rsv1Bit && c.cfg.deflate != nil && h.op.isControl():
+		return errors.New("RSV1 set on a control frame (RFC 7692 §6.1)")
+	case h.rsv == rsv1Bit && c.cfg.deflate != nil && h.op == opContinuation:
+		return errors.New("RSV1 set on a continuation frame (RFC 7692 §6.1)")
+	case h.rsv != 0 && (h.rsv != rsv1Bit || c.cfg.deflate == nil):
 		return fmt.Errorf("reserved bits %#x set without a negotiated extension (RFC 6455 §5.2)", h.rsv>>4)
 	case !h.op.known():
 		return fmt.Errorf("unknown opcode %#x (RFC 6455 §5.2)", byte(h.op))

@@ -57,6 +57,20 @@ type UpgradeOptions struct {
 	// after it wakes a matching Ping. The payload is valid only during the
 	// call. An error is returned by the read.
 	PongHandler func(c *Conn, payload []byte) error
+
+	// Compression turns on permessage-deflate (RFC 7692); see
+	// CompressionMode. The zero value is CompressionDisabled.
+	Compression CompressionMode
+
+	// CompressionLevel is the compress/flate level, from flate.HuffmanOnly
+	// to flate.BestCompression; 0 means flate.BestSpeed. Levels above
+	// BestSpeed cost much more CPU for a few percent of size.
+	CompressionLevel int
+
+	// CompressionThreshold is the size from which messages are compressed;
+	// 0 means DefaultCompressionThreshold, and a negative value compresses
+	// every message.
+	CompressionThreshold int
 }
 
 // HandshakeError is the error of an opening handshake that failed: Upgrade
@@ -86,6 +100,11 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	if opts != nil {
 		o = *opts
 	}
+	level, threshold, err := compressionOptions(o.Compression, o.CompressionLevel, o.CompressionThreshold)
+	if err != nil {
+		http.Error(w, "websocket: the server is misconfigured", http.StatusInternalServerError)
+		return nil, err
+	}
 	if herr := checkUpgradeRequest(r, &o); herr != nil {
 		if herr.Status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodGet)
@@ -97,6 +116,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		return nil, herr
 	}
 	subprotocol := selectSubprotocol(r, o.Subprotocols)
+	// A malformed extension header declines every extension: the handshake
+	// itself can still succeed.
+	offers, _ := parseExtensions(r.Header)
+	extensions, deflate := negotiateDeflate(offers, o.Compression, level, threshold)
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -113,6 +136,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	resp.WriteString("\r\n")
 	if subprotocol != "" {
 		resp.WriteString("Sec-WebSocket-Protocol: " + subprotocol + "\r\n")
+	}
+	if extensions != "" {
+		resp.WriteString("Sec-WebSocket-Extensions: " + extensions + "\r\n")
 	}
 	// Header.Write turns line breaks in values into spaces: a value cannot
 	// inject a header of its own.
@@ -131,6 +157,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		closeTimeout: o.CloseTimeout,
 		pingHandler:  o.PingHandler,
 		pongHandler:  o.PongHandler,
+		deflate:      deflate,
 	}), nil
 }
 

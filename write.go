@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -99,8 +100,9 @@ func (c *Conn) lockMessage() error {
 
 func (c *Conn) unlockMessage() { <-c.msgLock }
 
-// WriteMessage writes p as one message of type t, in one frame. The Conn does
-// not check that text is valid UTF-8: that is the caller's promise.
+// WriteMessage writes p as one message of type t. Uncompressed, it is one
+// frame; compressed, as many as the compressed bytes fill write buffers. The
+// Conn does not check that text is valid UTF-8: that is the caller's promise.
 func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 	op, err := dataOpcode(t)
 	if err != nil {
@@ -108,6 +110,18 @@ func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 	}
 	if err := c.lockMessage(); err != nil {
 		return err
+	}
+	if d := c.cfg.deflate; d != nil && len(p) >= d.threshold {
+		w := c.writer.start(op)
+		if err := w.beginCompression(); err != nil {
+			w.Close()
+			return err
+		}
+		if _, err := w.Write(p); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
 	}
 	defer c.unlockMessage()
 	if err := c.lockFrame(nil); err != nil {
@@ -128,6 +142,9 @@ func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 // Close, so a message of any size streams through a fixed buffer. Other
 // writers wait until Close; control frames do not. The writer is valid until
 // Close; it must not be used after.
+//
+// With compression on, a message is compressed once it reaches the
+// compression threshold; one that ends below it goes out as it is.
 func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
 	op, err := dataOpcode(t)
 	if err != nil {
@@ -136,11 +153,7 @@ func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
 	if err := c.lockMessage(); err != nil {
 		return nil, err
 	}
-	w := &c.writer
-	w.op = op
-	w.err = nil
-	w.open = true
-	return w, nil
+	return c.writer.start(op), nil
 }
 
 // messageWriter is the io.WriteCloser NextWriter returns. It lives in the Conn
@@ -148,13 +161,30 @@ func (c *Conn) NextWriter(t MessageType) (io.WriteCloser, error) {
 // only between its first Write and Close. The buffer keeps maxHeaderSize
 // bytes free in front of the payload, so the header is built in place and the
 // frame leaves in one write.
+//
+// Compressed, the user's bytes go into a flate.Writer, whose output comes
+// back through sink into the buffer. Until it knows whether to compress, the
+// writer keeps the user's bytes in the buffer as they are.
 type messageWriter struct {
 	c    *Conn
 	op   opcode // of the next frame: the message type, then continuation
+	rsv  byte   // RSV1 on the first frame of a compressed message
 	buf  *[]byte
 	n    int // payload bytes in the buffer, after its header room
 	open bool
 	err  error
+
+	decided     bool // whether to compress this message is settled
+	compressing bool
+	deflater    *flate.Writer // borrowed per message, or kept for context takeover
+	sink        deflateSink
+}
+
+func (w *messageWriter) start(op opcode) *messageWriter {
+	w.op, w.rsv, w.err, w.open = op, 0, nil, true
+	w.decided = w.c.cfg.deflate == nil
+	w.compressing = false
+	return w
 }
 
 func (w *messageWriter) Write(p []byte) (int, error) {
@@ -164,6 +194,13 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if w.compressing {
+		n, err := w.deflater.Write(p)
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+		return n, w.err
+	}
 	if w.buf == nil {
 		w.buf = largeBuffers.Get().(*[]byte)
 	}
@@ -171,7 +208,15 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		room := (*w.buf)[maxHeaderSize+w.n:]
 		if len(room) == 0 {
-			if err := w.flush(false); err != nil {
+			if !w.decided {
+				// A full buffer is past any sensible threshold.
+				if err := w.beginCompression(); err != nil {
+					return written, err
+				}
+				n, err := w.Write(p)
+				return written + n, err
+			}
+			if err := w.flushFrame(false, 0); err != nil {
 				return written, err
 			}
 			continue
@@ -184,15 +229,46 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// flush sends the buffered payload as one frame.
-func (w *messageWriter) flush(fin bool) error {
+// beginCompression switches the message to compression. The bytes buffered
+// so far go through the compressor, into a fresh buffer.
+func (w *messageWriter) beginCompression() error {
+	d := w.c.cfg.deflate
+	w.decided, w.compressing, w.rsv = true, true, rsv1Bit
+	raw, rawN := w.buf, w.n
+	w.buf, w.n = largeBuffers.Get().(*[]byte), 0
+	if w.deflater == nil {
+		level := d.level
+		if d.writeHuffmanOnly {
+			// The peer's window is smaller than flate's: Huffman-only blocks
+			// refer to nothing, so they fit any window (RFC 7692 §7.1.2.1).
+			level = flate.HuffmanOnly
+		}
+		w.deflater = getFlateWriter(level, &w.sink)
+	}
+	if raw == nil {
+		return nil
+	}
+	defer largeBuffers.Put(raw)
+	if _, err := w.deflater.Write((*raw)[maxHeaderSize : maxHeaderSize+rawN]); err != nil && w.err == nil {
+		w.err = err
+	}
+	return w.err
+}
+
+// flushFrame sends the buffered payload but its last keep bytes as one
+// frame, and moves those to the front of the buffer.
+func (w *messageWriter) flushFrame(fin bool, keep int) error {
 	c := w.c
 	if w.buf == nil {
 		w.buf = largeBuffers.Get().(*[]byte)
 	}
-	h := header{fin: fin, op: w.op, masked: c.cfg.client, length: int64(w.n)}
-	start := maxHeaderSize - encodedHeaderSize(w.n, h.masked)
-	frame := (*w.buf)[start : maxHeaderSize+w.n]
+	send := w.n - keep
+	h := header{fin: fin, op: w.op, masked: c.cfg.client, length: int64(send)}
+	if w.op != opContinuation {
+		h.rsv = w.rsv
+	}
+	start := maxHeaderSize - encodedHeaderSize(send, h.masked)
+	frame := (*w.buf)[start : maxHeaderSize+send]
 	if h.masked {
 		h.key = newMaskKey()
 		maskBytes(h.key, 0, frame[maxHeaderSize-start:])
@@ -215,7 +291,7 @@ func (w *messageWriter) flush(fin bool) error {
 		}
 	}
 	w.op = opContinuation
-	w.n = 0
+	w.n = copy((*w.buf)[maxHeaderSize:], (*w.buf)[maxHeaderSize+send:maxHeaderSize+send+keep])
 	return w.err
 }
 
@@ -224,10 +300,18 @@ func (w *messageWriter) Close() error {
 	if !w.open {
 		return errors.New("websocket: message writer closed twice")
 	}
-	err := w.err
-	if err == nil {
-		err = w.flush(true)
+	if w.err == nil && !w.decided && w.n >= w.c.cfg.deflate.threshold {
+		w.beginCompression()
 	}
+	if w.err == nil {
+		if w.compressing {
+			w.finishCompression()
+		} else {
+			w.flushFrame(true, 0)
+		}
+	}
+	err := w.err
+	w.releaseDeflater()
 	if w.buf != nil {
 		largeBuffers.Put(w.buf)
 		w.buf = nil
@@ -235,6 +319,46 @@ func (w *messageWriter) Close() error {
 	w.open = false
 	w.c.unlockMessage()
 	return err
+}
+
+// finishCompression flushes the compressor and sends the final frame without
+// the sync flush's 0x00 0x00 0xff 0xff, which the sink held back (RFC 7692
+// §7.2.1).
+func (w *messageWriter) finishCompression() {
+	if err := w.deflater.Flush(); err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		return
+	}
+	tail := (*w.buf)[maxHeaderSize+w.n-4 : maxHeaderSize+w.n]
+	if string(tail) != deflateTail[:4] {
+		w.err = errors.New("websocket: compressor did not end with a sync flush")
+		return
+	}
+	w.n -= 4
+	w.flushFrame(true, 0)
+}
+
+// releaseDeflater gives a compressor borrowed for one message back to its
+// pool. With context takeover the Conn keeps it, and its history, for the
+// next message; after an error it is dropped, as its state is unknown.
+func (w *messageWriter) releaseDeflater() {
+	if w.deflater == nil {
+		return
+	}
+	d := w.c.cfg.deflate
+	switch {
+	case w.err != nil:
+		w.deflater = nil
+	case d.writeNoContext:
+		level := d.level
+		if d.writeHuffmanOnly {
+			level = flate.HuffmanOnly
+		}
+		putFlateWriter(level, w.deflater)
+		w.deflater = nil
+	}
 }
 
 // pingWaiter is a Ping waiting for its pong.

@@ -35,19 +35,20 @@ func main() {
 	agent := flag.String("agent", "ws6455", "agent name under which the server files the results")
 	limit := flag.Int64("limit", 64<<20, "largest message accepted, in bytes (cases 9.x send 16 MiB)")
 	caseTimeout := flag.Duration("case-timeout", 2*time.Minute, "longest time one case may take")
-	compress := flag.Bool("compress", false, "negotiate permessage-deflate (not yet available)")
+	compress := flag.Bool("compress", false, "offer permessage-deflate with context takeover (RFC 7692), for cases 12.x and 13.x")
 	flag.Parse()
 
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("autobahn: ")
+	compression := websocket.CompressionDisabled
 	if *compress {
-		log.Print("compression (permessage-deflate) is not yet available; running without it")
+		compression = websocket.CompressionContextTakeover
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	d := &driver{base: strings.TrimSuffix(*base, "/"), agent: *agent, limit: *limit, caseTimeout: *caseTimeout}
+	d := &driver{base: strings.TrimSuffix(*base, "/"), agent: *agent, limit: *limit, caseTimeout: *caseTimeout, compression: compression}
 	if err := d.run(ctx); err != nil {
 		log.Print(err)
 		stop()
@@ -61,6 +62,7 @@ type driver struct {
 	agent       string
 	limit       int64
 	caseTimeout time.Duration
+	compression websocket.CompressionMode
 }
 
 // run asks for the case count, runs every case and updates the reports.
@@ -152,7 +154,13 @@ func (d *driver) updateReports(ctx context.Context) error {
 func (d *driver) dial(ctx context.Context, path string) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, d.base+path, &websocket.DialOptions{ReadLimit: d.limit})
+	c, _, err := websocket.Dial(ctx, d.base+path, &websocket.DialOptions{
+		ReadLimit:   d.limit,
+		Compression: d.compression,
+		// Every message, however small, so that the compression cases
+		// exercise compression both ways.
+		CompressionThreshold: -1,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -40,14 +40,15 @@ var indexHTML []byte
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address of the echo server (port 0 picks a free port)")
 	limit := flag.Int64("limit", 64<<20, "largest message accepted, in bytes")
-	compress := flag.Bool("compress", false, "negotiate permessage-deflate (not available yet)")
+	compress := flag.Bool("compress", false, "accept (server) or offer (client) permessage-deflate with context takeover (RFC 7692)")
 	dial := flag.String("dial", "", "act as a client: connect to this ws:// or wss:// URL and echo until the peer closes")
 	flag.Parse()
 
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("echo: ")
+	compression := websocket.CompressionDisabled
 	if *compress {
-		log.Print("compression (permessage-deflate) is not available yet; continuing without it")
+		compression = websocket.CompressionContextTakeover
 	}
 
 	// Interrupt ends the program: the client closes with 1001 (going away),
@@ -56,14 +57,14 @@ func main() {
 	defer stop()
 
 	if *dial != "" {
-		if err := runClient(ctx, *dial, *limit); err != nil {
+		if err := runClient(ctx, *dial, *limit, compression); err != nil {
 			log.Print(err)
 			stop()
 			os.Exit(1)
 		}
 		return
 	}
-	if err := runServer(ctx, *addr, *limit); err != nil {
+	if err := runServer(ctx, *addr, *limit, compression); err != nil {
 		log.Print(err)
 		stop()
 		os.Exit(1)
@@ -71,13 +72,13 @@ func main() {
 }
 
 // runServer serves the echo handler on addr until ctx is done.
-func runServer(ctx context.Context, addr string, limit int64) error {
+func runServer(ctx context.Context, addr string, limit int64, compression websocket.CompressionMode) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s failed: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           &echoHandler{limit: limit},
+		Handler:           &echoHandler{limit: limit, compression: compression},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	// Log the address actually bound, so that -addr 127.0.0.1:0 is usable.
@@ -102,7 +103,8 @@ func runServer(ctx context.Context, addr string, limit int64) error {
 
 // echoHandler upgrades every WebSocket request and echoes its messages.
 type echoHandler struct {
-	limit int64 // read limit per message, in bytes
+	limit       int64 // read limit per message, in bytes
+	compression websocket.CompressionMode
 }
 
 func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +125,9 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A test server: any page may connect to it.
 		OriginPatterns: []string{"*"},
 		ReadLimit:      h.limit,
+		Compression:    h.compression,
+		// A test server compresses every message it can, however small.
+		CompressionThreshold: -1,
 	})
 	if err != nil {
 		// Upgrade has already answered the request with an HTTP error.
@@ -179,9 +184,13 @@ func echo(c *websocket.Conn) error {
 
 // runClient connects to url and echoes until the peer closes. It returns nil
 // only after a clean close: status 1000 (normal closure) or 1005 (no status).
-func runClient(ctx context.Context, url string, limit int64) error {
+func runClient(ctx context.Context, url string, limit int64, compression websocket.CompressionMode) error {
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	c, _, err := websocket.Dial(dialCtx, url, &websocket.DialOptions{ReadLimit: limit})
+	c, _, err := websocket.Dial(dialCtx, url, &websocket.DialOptions{
+		ReadLimit:            limit,
+		Compression:          compression,
+		CompressionThreshold: -1,
+	})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("connecting to %s failed: %w", url, err)
