@@ -978,3 +978,51 @@ func benchmarkEcho(b *testing.B, size int, streaming, fromClient bool) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestHeartbeat(t *testing.T) {
+	t.Run("live peer", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		go server.ReadMessage()
+		go client.ReadMessage()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- client.Heartbeat(ctx, 5*time.Millisecond, 5*time.Second) }()
+		// Several rounds answered, then the caller stops it.
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Heartbeat = %v, want nil after ctx ended", err)
+		}
+		if client.isClosed() {
+			t.Fatal("Heartbeat closed a live connection")
+		}
+	})
+	t.Run("silent peer", func(t *testing.T) {
+		c, raw := newRawPeer(t, true) // the raw end reads nothing, answers nothing
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			readErr <- err
+		}()
+		err := c.Heartbeat(context.Background(), 5*time.Millisecond, 20*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "no pong") {
+			t.Fatalf("Heartbeat = %v, want an error saying no pong came", err)
+		}
+		if !errors.Is(<-readErr, net.ErrClosed) {
+			t.Fatal("the blocked read did not end when Heartbeat closed the connection")
+		}
+		// The peer saw pings carrying distinct payloads.
+		raw.SetReadDeadline(time.Now().Add(time.Second))
+		b0, p, err := readRawFrame(t, raw)
+		if err != nil || b0 != 0x89 || len(p) != 8 {
+			t.Fatalf("first frame %#x %q %v, want a ping with an 8-byte payload", b0, p, err)
+		}
+	})
+	t.Run("closed connection", func(t *testing.T) {
+		c, _ := newRawPeer(t, true)
+		c.CloseNow()
+		if err := c.Heartbeat(context.Background(), time.Millisecond, time.Second); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Heartbeat on a closed Conn = %v", err)
+		}
+	})
+}

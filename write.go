@@ -3,6 +3,7 @@ package websocket
 import (
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -391,6 +392,50 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("websocket: no pong before the context ended: %w", ctx.Err())
 	case <-c.closed:
 		return errConnClosed
+	}
+}
+
+// Heartbeat keeps watch on a connection that may die silently, as they do
+// behind NATs and load balancers: every interval it pings the peer and waits
+// up to timeout for the pong. When a pong does not come in time, Heartbeat
+// closes the connection at once (a peer that does not answer cannot take
+// part in a closing handshake) and returns an error that says so; blocked
+// reads and writes then return. It returns nil when ctx ends, and an error
+// when the Conn is closed by other means.
+//
+// Run it in a goroutine of its own next to the reading goroutine, which is
+// the one that receives the pongs. The pings double as traffic that keeps
+// idle-timeout middleboxes from dropping the connection.
+func (c *Conn) Heartbeat(ctx context.Context, interval, timeout time.Duration) error {
+	if interval <= 0 || timeout <= 0 {
+		return errors.New("websocket: Heartbeat needs a positive interval and timeout")
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var seq [8]byte
+	for n := uint64(1); ; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.closed:
+			return errConnClosed
+		case <-ticker.C:
+		}
+		// A payload of its own, so that only the answer to this ping counts.
+		binary.BigEndian.PutUint64(seq[:], n)
+		pingCtx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.Ping(pingCtx, seq[:])
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			c.CloseNow()
+			return fmt.Errorf("websocket: no pong within %v, connection closed: %w", timeout, err)
+		default:
+			return err
+		}
 	}
 }
 
