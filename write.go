@@ -32,11 +32,8 @@ func (c *Conn) unlockFrame() { <-c.frameLock }
 // writeFrame writes one frame; the caller holds the frame lock. A write
 // error is sticky: part of the frame may be on the wire already.
 func (c *Conn) writeFrame(scratch []byte, fin bool, op opcode, p []byte) error {
-	if c.writeErr != nil {
-		return c.writeErr
-	}
-	if c.closeSent {
-		return errCloseSent
+	if err := c.writable(); err != nil {
+		return err
 	}
 	if op == opClose {
 		c.closeSent = true
@@ -44,6 +41,31 @@ func (c *Conn) writeFrame(scratch []byte, fin bool, op opcode, p []byte) error {
 	if err := c.fw.writeFrame(scratch, fin, op, 0, p); err != nil {
 		c.writeErr = c.writeFailed(err)
 		return c.writeErr
+	}
+	return nil
+}
+
+// writeEncoded writes frames encoded already; the caller holds the frame
+// lock.
+func (c *Conn) writeEncoded(frames []byte) error {
+	if err := c.writable(); err != nil {
+		return err
+	}
+	if _, err := c.tr.Write(frames); err != nil {
+		c.writeErr = c.writeFailed(err)
+		return c.writeErr
+	}
+	return nil
+}
+
+// writable says why no data may be written, if so; the caller holds the
+// frame lock.
+func (c *Conn) writable() error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if c.closeSent {
+		return errCloseSent
 	}
 	return nil
 }
@@ -238,13 +260,7 @@ func (w *messageWriter) beginCompression() error {
 	raw, rawN := w.buf, w.n
 	w.buf, w.n = largeBuffers.Get().(*[]byte), 0
 	if w.deflater == nil {
-		level := d.level
-		if d.writeHuffmanOnly {
-			// The peer's window is smaller than flate's: Huffman-only blocks
-			// refer to nothing, so they fit any window (RFC 7692 §7.1.2.1).
-			level = flate.HuffmanOnly
-		}
-		w.deflater = getFlateWriter(level, &w.sink)
+		w.deflater = getFlateWriter(d.writeLevel(), &w.sink)
 	}
 	if raw == nil {
 		return nil
@@ -279,18 +295,8 @@ func (w *messageWriter) flushFrame(fin bool, keep int) error {
 		w.err = err
 		return err
 	}
-	defer c.unlockFrame()
-	switch {
-	case c.writeErr != nil:
-		w.err = c.writeErr
-	case c.closeSent:
-		w.err = errCloseSent
-	default:
-		if _, err := c.tr.Write(frame); err != nil {
-			c.writeErr = c.writeFailed(err)
-			w.err = c.writeErr
-		}
-	}
+	w.err = c.writeEncoded(frame)
+	c.unlockFrame()
 	w.op = opContinuation
 	w.n = copy((*w.buf)[maxHeaderSize:], (*w.buf)[maxHeaderSize+send:maxHeaderSize+send+keep])
 	return w.err
@@ -353,11 +359,7 @@ func (w *messageWriter) releaseDeflater() {
 	case w.err != nil:
 		w.deflater = nil
 	case d.writeNoContext:
-		level := d.level
-		if d.writeHuffmanOnly {
-			level = flate.HuffmanOnly
-		}
-		putFlateWriter(level, w.deflater)
+		putFlateWriter(d.writeLevel(), w.deflater)
 		w.deflater = nil
 	}
 }
