@@ -144,6 +144,47 @@
 // [CloseStatus] returns the code of the *CloseError in an error's chain, or
 // -1. A failed read is final: every later read returns the same error.
 //
+// # Compression
+//
+// Set [UpgradeOptions.Compression] or [DialOptions.Compression] to use
+// permessage-deflate (RFC 7692). The server accepts the first offer it can
+// honour, every legal offer can be, and answers only with what that offer
+// allows; the client offers, and checks the answer. Browsers offer it on
+// every connection.
+//
+//   - [CompressionNoContextTakeover] compresses each message on its own. The
+//     flate compressor and decompressor come from pools for the time of one
+//     message, so an idle connection costs what an uncompressed one does.
+//   - [CompressionContextTakeover] lets messages refer to earlier ones,
+//     which compresses streams of similar messages best, at the price of a
+//     flate.Writer and up to 64 KiB of history kept per connection.
+//
+// Messages under [UpgradeOptions.CompressionThreshold]
+// ([DefaultCompressionThreshold] by default) go out uncompressed, as RFC
+// 7692 allows per message. The read limit applies to the inflated size,
+// checked while inflating, so a small message that inflates hugely fails
+// with [StatusMessageTooBig] after at most the limit of work. A compressed
+// message that does not inflate fails the connection with
+// [StatusInvalidPayload] (1007), the code RFC 6455 §7.4.1 gives data that a
+// message's type does not allow. When the peer limits this side's window
+// below flate's 32 KiB, the Conn sends Huffman-only blocks, which refer back
+// to nothing and so fit any window.
+//
+// # Broadcast and keepalive
+//
+// [NewPreparedMessage] encodes a message once; [Conn.WritePreparedMessage]
+// then writes the same frame to every server connection, compressed once
+// per compressor setting. To broadcast to many clients without one slow
+// client holding up the rest, give each connection its own goroutine and
+// bounded queue, drop (or disconnect) a client whose queue is full, and set
+// a write deadline so that a write to a client that stopped reading fails
+// instead of blocking.
+//
+// [Conn.Heartbeat] pings at an interval and closes the connection when a
+// pong does not come back in time: the usual way to notice a peer that
+// vanished behind a NAT or load balancer without closing TCP. Run it in a
+// goroutine of its own next to the reader.
+//
 // # Limits
 //
 // A Conn reads messages of at most [DefaultReadLimit] bytes (16 MiB) unless
@@ -235,7 +276,9 @@
 // buffer for the time of a write: [Conn.WriteMessage] for payloads over 125
 // bytes, and a [Conn.NextWriter] writer from its first Write to its Close.
 // So a connection between messages holds a small struct and, normally, no
-// large buffer; with no goroutine of its own, its cost while idle is that
+// large buffer (the exception: when the last read exactly filled the small
+// buffer, the next one takes the large buffer, and an idle connection keeps
+// it until data comes); with no goroutine of its own, its cost while idle is that
 // and the goroutine that reads it. [Conn.NextReader] streams without
 // allocating; [Conn.ReadMessage] allocates the slice it returns.
 package websocket
