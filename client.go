@@ -319,11 +319,12 @@ func dialProxy(ctx context.Context, dial func(context.Context, string, string) (
 		conn.Close()
 		return nil, fmt.Errorf("websocket: writing CONNECT to proxy %s: %w", proxyAddr, err)
 	}
-	br := bufio.NewReader(&limitedReader{r: conn, left: maxHandshakeResponse})
+	lr := &limitedReader{r: conn, left: maxHandshakeResponse}
+	br := bufio.NewReader(lr)
 	resp, err := http.ReadResponse(br, connectReq)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("websocket: reading the answer of proxy %s: %w", proxyAddr, err)
+		return nil, fmt.Errorf("websocket: reading the answer of proxy %s: %w", proxyAddr, lr.cause(err))
 	}
 	if resp.StatusCode/100 != 2 {
 		conn.Close()
@@ -347,10 +348,11 @@ func handshake(conn net.Conn, req *http.Request, key string, o *DialOptions) (*C
 		return nil, nil, fmt.Errorf("websocket: writing the handshake request: %w", err)
 	}
 
-	br := bufio.NewReader(&limitedReader{r: conn, left: maxHandshakeResponse})
+	lr := &limitedReader{r: conn, left: maxHandshakeResponse}
+	br := bufio.NewReader(lr)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("websocket: reading the handshake response: %w", err)
+		return nil, nil, fmt.Errorf("websocket: reading the handshake response: %w", lr.cause(err))
 	}
 	if o.Jar != nil {
 		if cookies := resp.Cookies(); len(cookies) > 0 {
@@ -435,6 +437,16 @@ type limitedReader struct {
 }
 
 var errHandshakeTooLarge = fmt.Errorf("websocket: handshake response is larger than %d bytes", maxHandshakeResponse)
+
+// cause returns the error that explains err, a failure to parse what was
+// read: hitting the limit, if it was hit. The parser may have dropped that
+// error and choked on the line the limit cut short.
+func (l *limitedReader) cause(err error) error {
+	if l.left <= 0 {
+		return errHandshakeTooLarge
+	}
+	return err
+}
 
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.left <= 0 {

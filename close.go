@@ -167,11 +167,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(c.cfg.closeTimeout)
-	timer := time.NewTimer(c.cfg.closeTimeout)
-	defer timer.Stop()
-
-	if err := c.writeClose(payload, timer.C); err != nil && !errors.Is(err, errCloseSent) {
+	if err := c.writeClose(payload); err != nil && !errors.Is(err, errCloseSent) {
 		c.closeTransport()
 		if errors.Is(err, net.ErrClosed) {
 			return nil // closed already: Close is idempotent
@@ -179,11 +175,15 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return err
 	}
 	// Wait for the peer's close frame. If nobody is reading, read it here.
+	deadline := time.Now().Add(c.cfg.closeTimeout)
+	timer := time.NewTimer(c.cfg.closeTimeout)
+	defer timer.Stop()
 	select {
 	case c.readLock <- struct{}{}:
 		err := c.awaitPeerClose(deadline)
 		if err != nil {
 			// Later reads say what happened, not how the wait ended.
+			c.endRead(errConnClosed)
 			c.readErr = errConnClosed
 		}
 		<-c.readLock
@@ -242,13 +242,13 @@ func (c *Conn) fail(code StatusCode, cause error) error {
 		return c.readErr
 	}
 	err := &ProtocolError{Code: code, Err: cause}
-	c.readErr = err
+	c.endRead(err)
 	reason := cause.Error()
 	if len(reason) > maxCloseReason {
 		reason = reason[:maxCloseReason]
 	}
 	payload, _ := appendClosePayload(nil, code, truncateUTF8(reason))
-	c.writeClose(payload, nil)
+	c.writeClose(payload)
 	c.awaitPeerClose(time.Now().Add(c.cfg.closeTimeout))
 	return err
 }

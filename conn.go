@@ -106,7 +106,8 @@ type Conn struct {
 	inflateSrc    inflateSource
 	history       *slidingWindow // with read context takeover
 	utf8          utf8Validator
-	readErr       error // once set, every read returns it
+	readErr       error         // once set, every read returns it
+	readDone      chan struct{} // closed when readErr is set
 	closeReceived bool
 	reader        messageReader
 	control       [maxControlPayload]byte
@@ -117,8 +118,10 @@ type Conn struct {
 	fw        frameWriter
 	closeSent bool
 	writeErr  error // once set, every write returns it
-	ctlBuf    [maxHeaderSize + maxControlPayload]byte
-	writer    messageWriter
+
+	userWriteDeadline atomic.Int64 // UnixNano of SetWriteDeadline's time, 0 for none
+	ctlBuf            [maxHeaderSize + maxControlPayload]byte
+	writer            messageWriter
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the transport is closed
@@ -136,6 +139,7 @@ func newConn(tr transport, buffered []byte, cfg connConfig) *Conn {
 		msgLock:   make(chan struct{}, 1),
 		frameLock: make(chan struct{}, 1),
 		closed:    make(chan struct{}),
+		readDone:  make(chan struct{}),
 	}
 	c.fr.init(tr, buffered)
 	c.fw = frameWriter{dst: tr, client: cfg.client}
@@ -165,7 +169,22 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.tr.SetReadDeadline(
 
 // SetWriteDeadline sets the deadline for writes. A write that times out may
 // have left part of a frame on the wire, so it fails the Conn for writing.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tr.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.userWriteDeadline.Store(t.UnixNano())
+	if t.IsZero() {
+		c.userWriteDeadline.Store(0)
+	}
+	return c.tr.SetWriteDeadline(t)
+}
+
+// writeDeadline is the write deadline the user set, zero for none. The
+// Conn's own control frames tighten it for the time of their write.
+func (c *Conn) writeDeadline() time.Time {
+	if ns := c.userWriteDeadline.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
 
 // SetReadLimit sets the largest message the Conn will read, in bytes. A
 // larger message fails the connection with StatusMessageTooBig (1009) as soon

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 )
 
@@ -298,10 +299,11 @@ func (c *Conn) advanceFrame() error {
 			c.msgSize = 0
 			c.utf8.reset()
 		}
-		c.msgWire += h.length
-		if limit := c.readLimit.Load(); c.msgWire > wireLimit(limit, c.msgCompressed) {
+		// Compare before adding: a length near 2^63 would overflow the sum.
+		if limit := c.readLimit.Load(); h.length > wireLimit(limit, c.msgCompressed)-c.msgWire {
 			return c.fail(StatusMessageTooBig, fmt.Errorf("message is over the read limit of %d bytes", limit))
 		}
+		c.msgWire += h.length
 		c.frame = h
 		c.frameLeft = h.length
 		c.maskPos = 0
@@ -315,10 +317,14 @@ func (c *Conn) advanceFrame() error {
 // (stored blocks cost 5 bytes per 64 KiB), and no more, so that a peer
 // cannot stream endless compressed bytes that inflate to nothing.
 func wireLimit(limit int64, compressed bool) int64 {
-	if compressed {
-		return limit + limit>>10 + 64
+	if !compressed {
+		return limit
 	}
-	return limit
+	slack := limit>>10 + 64
+	if limit > math.MaxInt64-slack {
+		return math.MaxInt64
+	}
+	return limit + slack
 }
 
 // checkHeader applies the rules of RFC 6455 §5 that depend on the
@@ -368,9 +374,14 @@ func (c *Conn) handleControl(h header) error {
 		if c.cfg.pingHandler != nil {
 			return c.handlerFailed(c.cfg.pingHandler(c, payload))
 		}
-		// RFC 6455 §5.5.3: the pong carries the ping's payload. An error
-		// here means the write side is broken; reads find out on their own.
-		c.Pong(payload)
+		// RFC 6455 §5.5.3: the pong carries the ping's payload. A peer that
+		// sends pings but does not read the answers gets the close timeout
+		// to start reading, and then the connection is dropped.
+		err := c.writeControl(opPong, payload, c.cfg.closeTimeout)
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			c.closeTransport()
+			return c.endRead(fmt.Errorf("websocket: the peer does not read: a pong could not be sent within %v: %w", c.cfg.closeTimeout, err))
+		}
 	case opPong:
 		c.wakePing(payload)
 		if c.cfg.pongHandler != nil && c.readErr == nil {
@@ -385,8 +396,8 @@ func (c *Conn) handleControl(h header) error {
 // handlerFailed makes an error of a ping or pong handler the Conn's read
 // error: the handler chose to stop reading.
 func (c *Conn) handlerFailed(err error) error {
-	if err != nil && c.readErr == nil {
-		c.readErr = fmt.Errorf("websocket: control frame handler: %w", err)
+	if err != nil {
+		return c.endRead(fmt.Errorf("websocket: control frame handler: %w", err))
 	}
 	return c.readErr
 }
@@ -406,35 +417,40 @@ func (c *Conn) handleClose(payload []byte) error {
 		code = StatusNormalClosure
 	}
 	reply, _ := appendClosePayload(c.ctlReplyBuf(), code, "")
-	c.writeClose(reply, nil)
+	c.writeClose(reply)
 	c.finishClose()
-	if c.readErr == nil {
-		c.readErr = ce
-	}
-	return c.readErr
+	return c.endRead(ce)
 }
 
 // ctlReplyBuf is scratch space for the reply to a close frame, which the read
 // side builds; payload bytes of the frame it answers have been parsed already.
 func (c *Conn) ctlReplyBuf() []byte { return c.control[:0] }
 
-// readFailed records a transport read error as the Conn's read error.
+// endRead makes err the Conn's read error, unless it has one, and returns
+// the read error. Waiters on the read side (Ping) learn that no more frames
+// will be read.
+func (c *Conn) endRead(err error) error {
+	if c.readErr == nil {
+		c.readErr = err
+		close(c.readDone)
+	}
+	return c.readErr
+}
+
+// readFailed records a transport read error as the Conn's read error. A
+// connection that ended without a close frame is closed on this side too
+// (RFC 6455 §7.1.5): nothing more can come, and writers blocked on a peer
+// that no longer reads must return.
 func (c *Conn) readFailed(err error) error {
+	var ne net.Error
 	switch {
 	case c.isClosed():
 		err = errConnClosed
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		err = &abnormalClosure{err: err}
+	case errors.As(err, &ne) && ne.Timeout():
+		err = fmt.Errorf("websocket: read: %w", err)
 	default:
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			err = &abnormalClosure{err: err}
-		} else {
-			err = fmt.Errorf("websocket: read: %w", err)
-		}
+		err = &abnormalClosure{err: err}
+		c.closeTransport()
 	}
-	if c.readErr == nil {
-		c.readErr = err
-	}
-	return c.readErr
+	return c.endRead(err)
 }

@@ -78,28 +78,50 @@ func (c *Conn) writeFailed(err error) error {
 }
 
 // writeControl writes a control frame, between the frames of a message being
-// streamed if need be.
-func (c *Conn) writeControl(op opcode, payload []byte, timeout <-chan time.Time) error {
+// streamed if need be. A bound above zero limits both the wait for other
+// writes and the write itself: the Conn's own control frames (answers to
+// pings and close frames) must not hang on a peer that stopped reading.
+func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) error {
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: control frame payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
 	}
-	if err := c.lockFrame(timeout); err != nil {
-		return err
+	select {
+	case c.frameLock <- struct{}{}:
+	default:
+		var timeout <-chan time.Time
+		if bound > 0 {
+			t := time.NewTimer(bound)
+			defer t.Stop()
+			timeout = t.C
+		}
+		if err := c.lockFrame(timeout); err != nil {
+			return err
+		}
 	}
 	defer c.unlockFrame()
+	if bound > 0 {
+		user := c.writeDeadline()
+		deadline := time.Now().Add(bound)
+		if !user.IsZero() && user.Before(deadline) {
+			deadline = user
+		}
+		c.tr.SetWriteDeadline(deadline)
+		defer c.tr.SetWriteDeadline(user)
+	}
 	return c.writeFrame(c.ctlBuf[:], true, op, payload)
 }
 
-// writeClose sends a close frame with payload, once.
-func (c *Conn) writeClose(payload []byte, timeout <-chan time.Time) error {
-	return c.writeControl(opClose, payload, timeout)
+// writeClose sends a close frame with payload, once, within the close
+// timeout.
+func (c *Conn) writeClose(payload []byte) error {
+	return c.writeControl(opClose, payload, c.cfg.closeTimeout)
 }
 
 // Pong sends a pong with payload, at most 125 bytes. A Conn answers pings by
 // itself; Pong is for a ping handler that wants to answer, and for
 // unsolicited pongs, which RFC 6455 §5.5.3 allows as a heartbeat.
 func (c *Conn) Pong(payload []byte) error {
-	return c.writeControl(opPong, payload, nil)
+	return c.writeControl(opPong, payload, 0)
 }
 
 func dataOpcode(t MessageType) (opcode, error) {
@@ -384,16 +406,26 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	c.pingMu.Unlock()
 	defer c.dropPing(w)
 
-	if err := c.writeControl(opPing, payload, nil); err != nil {
+	if err := c.writeControl(opPing, payload, 0); err != nil {
 		return err
 	}
+	var err error
 	select {
 	case <-w.done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("websocket: no pong before the context ended: %w", ctx.Err())
+		err = fmt.Errorf("websocket: no pong before the context ended: %w", ctx.Err())
 	case <-c.closed:
-		return errConnClosed
+		err = errConnClosed
+	case <-c.readDone:
+		err = errors.New("websocket: no pong: reading has ended, so none can come")
+	}
+	// The pong may have come just before the end.
+	select {
+	case <-w.done:
+		return nil
+	default:
+		return err
 	}
 }
 
