@@ -255,28 +255,36 @@ func getFlateReader(src io.Reader, dict []byte) io.ReadCloser {
 	return flate.NewReaderDict(src, dict)
 }
 
-// deflateTail is what a sender strips from each compressed message, the
-// empty stored block of a sync flush (RFC 7692 §7.2.1), followed by a final
-// empty stored block so that the decompressor reports the end of the
-// message with io.EOF.
-const deflateTail = "\x00\x00\xff\xff" + "\x01\x00\x00\xff\xff"
+// syncMarker is what a sender strips from the end of each compressed
+// message (RFC 7692 §7.2.1): the LEN and NLEN of the empty stored block that
+// a sync flush ends with.
+const syncMarker = "\x00\x00\xff\xff"
 
 // inflateSource feeds a compressed message's payload to the decompressor:
 // the frames' payloads, unmasked, across fragments and the control frames
-// between them, then deflateTail. It is an io.ByteReader, so flate reads it
-// directly instead of through a bufio.Reader of its own.
+// between them. It is an io.ByteReader, so flate reads it directly instead
+// of through a bufio.Reader of its own.
+//
+// It does not append the stripped sync marker: bytes of ours that flate
+// took for data (a stored block whose length runs past the payload) would
+// reach the reader as the peer's. It watches instead how flate asks for
+// input. flate reads block headers and Huffman codes with ReadByte and the
+// LEN of a stored block with Read. A well-formed message ends where the
+// stripped empty stored block's LEN would start: flate has just read the
+// block's header byte with ReadByte and asks Read for LEN. That is a clean
+// end; running out anywhere else means the message was cut short.
 type inflateSource struct {
-	c       *Conn
-	tailPos int
+	c         *Conn
+	lastByte  bool // the last byte handed over went through ReadByte
+	cleanEnd  bool // the payload ran out where the sync marker was stripped
+	exhausted bool // the payload has run out
 }
 
 func (s *inflateSource) Read(p []byte) (int, error) {
 	c := s.c
 	if err := s.nextFrame(); err != nil {
-		if err == io.EOF && s.tailPos < len(deflateTail) {
-			n := copy(p, deflateTail[s.tailPos:])
-			s.tailPos += n
-			return n, nil
+		if err == io.EOF {
+			s.cleanEnd = s.lastByte
 		}
 		return 0, err
 	}
@@ -289,22 +297,40 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
 		}
 		c.frameLeft -= int64(n)
+		s.lastByte = false
 		return n, nil
 	}
 	return 0, c.readFailed(err)
 }
 
 func (s *inflateSource) ReadByte() (byte, error) {
-	var b [1]byte
-	for {
-		n, err := s.Read(b[:])
-		if n == 1 {
-			return b[0], nil
+	c := s.c
+	if err := s.nextFrame(); err != nil {
+		if err == io.EOF {
+			s.cleanEnd = false
 		}
-		if err != nil {
-			return 0, err
+		return 0, err
+	}
+	fr := &c.fr
+	if fr.r == fr.w {
+		if err := fr.fill(1); err != nil {
+			return 0, c.readFailed(err)
 		}
 	}
+	b := fr.buf[fr.r]
+	fr.r++
+	if c.frame.masked {
+		b ^= c.frame.key[c.maskPos]
+		c.maskPos = (c.maskPos + 1) & 3
+	}
+	c.frameLeft--
+	s.lastByte = true
+	return b, nil
+}
+
+// more reports whether payload is left that flate has not asked for.
+func (s *inflateSource) more() bool {
+	return s.c.frameLeft > 0 || !s.c.frame.fin
 }
 
 // nextFrame moves to the message's next frame when the current one is used
@@ -313,6 +339,7 @@ func (s *inflateSource) nextFrame() error {
 	c := s.c
 	for c.frameLeft == 0 {
 		if c.frame.fin {
+			s.exhausted = true
 			return io.EOF
 		}
 		if err := c.advanceFrame(); err != nil {
@@ -320,11 +347,6 @@ func (s *inflateSource) nextFrame() error {
 		}
 	}
 	return nil
-}
-
-// done reports whether the decompressor used up the whole message.
-func (s *inflateSource) done() bool {
-	return s.c.frameLeft == 0 && s.c.frame.fin && s.tailPos == len(deflateTail)
 }
 
 // deflateSink receives the compressor's output and turns it into frames. It

@@ -83,7 +83,7 @@ func (pm *PreparedMessage) deflatedFrame(level int) []byte {
 	fw.Write(pm.data) // a bytes.Buffer does not fail
 	fw.Flush()
 	putFlateWriter(level, fw)
-	payload := bytes.TrimSuffix(buf.Bytes(), []byte(deflateTail[:4]))
+	payload := bytes.TrimSuffix(buf.Bytes(), []byte(syncMarker))
 	frame := appendFrame(nil, header{fin: true, rsv: rsv1Bit, op: pm.op, length: int64(len(payload))}, payload)
 	if pm.deflated == nil {
 		pm.deflated = make(map[int][]byte)

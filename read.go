@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -219,23 +220,38 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 			c.history.write(p[:n])
 		}
 	}
+	src := &c.inflateSrc
 	switch {
-	case err == io.EOF:
-		if !c.inflateSrc.done() {
-			return 0, c.fail(StatusInvalidPayload, errors.New("compressed message has data after its final deflate block"))
+	case err == nil:
+		return n, nil
+	case err == io.EOF && src.more():
+		// A final block, and more after it: a new deflate stream, as in
+		// RFC 7692 §7.2.3.4, where a sender that cannot flush otherwise
+		// ends blocks with BFINAL. The window carries over.
+		var history []byte
+		if c.history != nil {
+			history = c.history.history()
 		}
-		flateReaders.Put(c.inflater)
-		c.inflater = nil
-		if err := c.endMessage(); err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-	case err != nil:
+		c.inflater.(flate.Resetter).Reset(src, history)
+		return n, nil
+	case err == io.EOF, err == io.ErrUnexpectedEOF && src.exhausted && src.cleanEnd:
+		// A final block that ends the payload, or a payload that ends
+		// where the sync marker was stripped.
+	default:
 		// RFC 7692 §8 leaves the code open; 1007 is the one for data that
 		// does not decode (RFC 6455 §7.4.1).
+		if err == io.ErrUnexpectedEOF {
+			err = errors.New("the deflate stream is cut short")
+		}
 		return 0, c.fail(StatusInvalidPayload, fmt.Errorf("compressed message does not inflate: %w", err))
+	}
+	flateReaders.Put(c.inflater)
+	c.inflater = nil
+	if err := c.endMessage(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, io.EOF
 	}
 	return n, nil
 }

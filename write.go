@@ -361,7 +361,7 @@ func (w *messageWriter) finishCompression() {
 		return
 	}
 	tail := (*w.buf)[maxHeaderSize+w.n-4 : maxHeaderSize+w.n]
-	if string(tail) != deflateTail[:4] {
+	if string(tail) != syncMarker {
 		w.err = errors.New("websocket: compressor did not end with a sync flush")
 		return
 	}
