@@ -607,3 +607,165 @@ func FuzzHandshakeResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInflate sends arbitrary bytes as the payload of a compressed message,
+// cut into frames at the sizes in cuts, to a Conn that negotiated
+// permessage-deflate, with a read limit of 64 KiB. flags choose: text (1),
+// the client role (2), the same payload again as a second message (4), no
+// context takeover (8), NextReader in small reads (16), a ping between the
+// first two frames (32). Reading must end with the message (and its
+// repeat), then the peer's close, or with 1007 or 1009, as compress/flate
+// says of the payload:
+//   - a message the Conn reads is what flate inflates from the payload and
+//     the 00 00 ff ff its sender removed (RFC 7692 §7.2.2), with the first
+//     message as history for the second unless there is no context takeover;
+//   - 1009 when that passes the limit, 1007 when it does not inflate, ends
+//     inside a block, or is text that is not UTF-8, and a message otherwise.
+//
+// What follows a final block (BFINAL) is left open: a message or 1007.
+func FuzzInflate(f *testing.F) {
+	f.Add(rfcHello, []byte{}, uint8(1))
+	f.Add([]byte{0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00}, []byte{3, 0, 5}, uint8(1|32))
+	f.Add(deflateRef(1, jsonLike(3000, 1)), []byte{200, 17, 0, 90}, uint8(1|4|16))
+	f.Add(deflateRef(1, jsonLike(3000, 1)), []byte{}, uint8(2|4|8))
+	f.Add([]byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}, []byte{}, uint8(1))
+	f.Add(deflateRef(9, make([]byte, 100000)), []byte{}, uint8(0))
+	f.Add(deflateRef(1, []byte("text, then \xff")), []byte{4}, uint8(1))
+	f.Add([]byte{0x00}, []byte{}, uint8(3))
+	f.Add([]byte{0xff, 0x00}, []byte{1}, uint8(0))
+	f.Fuzz(func(t *testing.T, payload, cuts []byte, flags uint8) {
+		const limit = 64 << 10
+		text, client, twice := flags&1 != 0, flags&2 != 0, flags&4 != 0
+		noContext, streaming, ping := flags&8 != 0, flags&16 != 0, flags&32 != 0
+		if max := wireLimit(limit, true); int64(len(payload)) > max {
+			payload = payload[:max]
+		}
+		// The message as frames, as the peer sends them: masked when the
+		// Conn is a server.
+		op := opBinary
+		if text {
+			op = opText
+		}
+		var frames []codecFrame
+		frame := func(op opcode, rsv byte, fin bool, p []byte) {
+			h := header{fin: fin, rsv: rsv, op: op, masked: !client, length: int64(len(p))}
+			if h.masked {
+				h.key = goldenMaskKey
+			}
+			frames = append(frames, codecFrame{h, p})
+		}
+		var parts [][]byte
+		rest := payload
+		for _, c := range cuts[:min(len(cuts), 64)] {
+			n := min(int(c), len(rest))
+			parts, rest = append(parts, rest[:n]), rest[n:]
+		}
+		parts = append(parts, rest)
+		for range 1 + btoi(twice) {
+			for i, p := range parts {
+				fop, rsv := opContinuation, byte(0)
+				if i == 0 {
+					fop, rsv = op, rsv1Bit
+				}
+				frame(fop, rsv, i == len(parts)-1, p)
+				if i == 0 && ping && len(parts) > 1 {
+					frame(opPing, 0, true, []byte("between"))
+				}
+			}
+		}
+		frame(opClose, 0, true, []byte{0x03, 0xe8})
+		tr := &memTransport{in: bytes.NewReader(encodeCodecFrames(frames))}
+		cfg := &deflateConfig{readNoContext: noContext, readWindowBits: 15, level: 1, threshold: 1}
+		c := newConn(tr, nil, connConfig{client: client, readLimit: limit, closeTimeout: 100 * time.Millisecond, deflate: cfg})
+		defer c.CloseNow()
+
+		var history []byte
+		for i := range 1 + btoi(twice) {
+			var got []byte
+			typ, err := MessageType(0), error(nil)
+			if streaming {
+				var r io.Reader
+				if typ, r, err = c.NextReader(); err == nil {
+					buf := make([]byte, 1+len(cuts)%300)
+					for err == nil {
+						var n int
+						n, err = r.Read(buf)
+						got = append(got, buf[:n]...)
+					}
+					if err == io.EOF {
+						err = nil
+					}
+				}
+			} else {
+				typ, got, err = c.ReadMessage()
+			}
+
+			dict := history
+			if noContext {
+				dict = nil
+			}
+			want, unread, ferr := inflateWhole(payload, dict, limit+1)
+			codes := []StatusCode{-1} // the message
+			switch {
+			case len(want) > limit:
+				// flate may have reached the limit only by decoding the
+				// bytes appended after the payload: the payload alone may end
+				// cut short first (1007). Text that cannot become valid
+				// within the bytes read may fail first too.
+				codes = []StatusCode{StatusMessageTooBig, StatusInvalidPayload}
+			case ferr != nil, text && !utf8.Valid(want):
+				codes = []StatusCode{StatusInvalidPayload}
+			case unread > 0:
+				codes = []StatusCode{-1, StatusInvalidPayload}
+			}
+			code := failCode(err)
+			if err != nil && code == -1 {
+				t.Fatalf("message %d: reading ended with %v, not a message, 1007 or 1009", i, err)
+			}
+			if !containsCode(codes, code) {
+				t.Fatalf("message %d: read %d bytes, %v; want one of %v (flate: %d bytes, %v, %d unread)", i, len(got), err, codes, len(want), ferr, unread)
+			}
+			if err != nil {
+				checkConnOutput(t, client, err, tr.out.Bytes())
+				return
+			}
+			wantType := BinaryMessage
+			if text {
+				wantType = TextMessage
+			}
+			// After a final block with more payload behind it, the Conn goes
+			// on inflating a new stream, which flate alone does not: compare
+			// up to the final block.
+			if typ != wantType || !bytes.Equal(got, want) && !(unread > 0 && bytes.HasPrefix(got, want)) {
+				t.Fatalf("message %d: read %v %q, want %v %q", i, typ, got, wantType, want)
+			}
+			// RFC 7692 §7.2.2 as written: the payload and 00 00 ff ff,
+			// which flate reads to the end without finding a final block.
+			if ref, err := inflateRef(payload, dict, limit+1); unread == 0 && (err != nil || !bytes.Equal(ref, got)) {
+				t.Fatalf("message %d: read %q, but the payload and 00 00 ff ff inflate to %q (%v), which flate does not see end", i, got, ref, err)
+			}
+			history = append(history, got...)
+		}
+		_, _, err := c.ReadMessage()
+		if CloseStatus(err) != StatusNormalClosure {
+			t.Fatalf("after the messages: %v, want the peer's close", err)
+		}
+		checkConnOutput(t, client, err, tr.out.Bytes())
+	})
+}
+
+func containsCode(codes []StatusCode, code StatusCode) bool {
+	for _, c := range codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

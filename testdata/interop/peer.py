@@ -1,7 +1,14 @@
 """Interop peer for interop_test.go: Python's websockets package as server or client.
 
     /usr/bin/python3 peer.py server                   listen on 127.0.0.1, port chosen by the OS
-    /usr/bin/python3 peer.py client ECHO_URL CTL_URL  run the client checks, then exit
+    /usr/bin/python3 peer.py client ECHO_URL CTL_URL [ECHOZ_URL]
+                                                      run the client checks, then exit; with
+                                                      ECHOZ_URL, an echo server that compresses,
+                                                      the permessage-deflate checks too
+
+Both sides use websockets' default permessage-deflate configuration: a client
+offers client_max_window_bits, a server answers with server_max_window_bits=12
+and client_max_window_bits=12.
 
 Written for the asyncio ("legacy") API of websockets 10.x, as Debian packages it
 (python3-websockets). The stdout protocol and the constants match peer.js: keep
@@ -41,7 +48,8 @@ def exit_when_stdin_closes():
 
 
 async def handle(ws, path=None):
-    path = (path or ws.path).split("?")[0]
+    full = path or ws.path
+    path = full.split("?")[0]
     try:
         if path == "/echo":
             async for msg in ws:
@@ -72,7 +80,9 @@ async def handle(ws, path=None):
     except Exception as err:  # report, then let the close event say the rest
         emit({"event": "error", "path": path, "error": repr(err)})
     finally:
-        emit({"event": "close", "path": path, "code": ws.close_code, "reason": ws.close_reason or ""})
+        # Known by the whole URL, so that a test can tell apart several
+        # connections to one path.
+        emit({"event": "close", "path": full, "code": ws.close_code, "reason": ws.close_reason or ""})
 
 
 async def server():
@@ -119,9 +129,48 @@ async def run(name, fn):
         check(name, False, repr(err))
 
 
-async def client(echo_url, ctl_url):
+# DEFLATE_TEXT compresses well: its echo must take far fewer bytes than it holds.
+DEFLATE_TEXT = '{"user":"ada","msg":"h\u00e9llo \u2713","n":12345},' * 1500
+
+
+async def client(echo_url, ctl_url, echoz_url=None):
     def ctl(path):
         return f"{ctl_url}{path}?peer=python"
+
+    async def deflate(label, url, want_extensions):
+        """Echoes through a server that compresses, with the default offer."""
+        ws = await connect(url)
+        problems = []
+        got_ext = ws.response_headers.get("Sec-WebSocket-Extensions")
+        if got_ext != want_extensions:
+            problems.append(f"Sec-WebSocket-Extensions {got_ext!r}, want {want_extensions!r}")
+        if not any(ext.name == "permessage-deflate" for ext in ws.extensions):
+            problems.append(f"extensions in use: {ws.extensions!r}")
+        messages = [pattern(n, binary) for binary in (False, True) for n in SIZES]
+        messages += [DEFLATE_TEXT, DEFLATE_TEXT, STREAM_TEXT]
+        for want in messages:
+            await ws.send(want)
+            got = await recv(ws)
+            if got != want:
+                problems.append(f"echo of a {type(want).__name__} of length {len(want)}: got {type(got).__name__} of length {len(got)}")
+        await ws.close(1000, "client bye")
+        code, reason = await closed(ws)
+        if code != 1000:
+            problems.append(f"close code {code} reason {reason!r}")
+        check(f"deflate/{label}", not problems, "; ".join(problems) or got_ext)
+
+    async def deflate_echo():
+        await deflate("echo", echoz_url, "permessage-deflate")
+
+    async def deflate_ctl_noctx():
+        await deflate(
+            "ctl-noctx",
+            ctl("/deflate") + "&mode=no-context-takeover&id=ctl-noctx",
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        )
+
+    async def deflate_ctl_ctx():
+        await deflate("ctl-ctx", ctl("/deflate") + "&mode=context-takeover&id=ctl-ctx", "permessage-deflate")
 
     async def echo():
         ws = await connect(echo_url)
@@ -192,7 +241,11 @@ async def client(echo_url, ctl_url):
         ("ctl/close-by-server", close_by_server),
         ("ctl/close-by-client", close_by_client),
         ("ctl/ping", ping),
-    ]:
+    ] + (
+        [("deflate/echo", deflate_echo), ("deflate/ctl-noctx", deflate_ctl_noctx), ("deflate/ctl-ctx", deflate_ctl_ctx)]
+        if echoz_url
+        else []
+    ):
         await run(name, fn)
     emit({"event": "done"})
 
@@ -202,10 +255,10 @@ def main():
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     if args == ["server"]:
         asyncio.run(server())
-    elif len(args) == 3 and args[0] == "client":
-        asyncio.run(client(args[1], args[2]))
+    elif len(args) in (3, 4) and args[0] == "client":
+        asyncio.run(client(*args[1:]))
     else:
-        sys.stderr.write("usage: peer.py server | peer.py client ECHO_URL CTL_URL\n")
+        sys.stderr.write("usage: peer.py server | peer.py client ECHO_URL CTL_URL [ECHOZ_URL]\n")
         sys.exit(2)
 
 
