@@ -49,9 +49,13 @@ func (m CompressionMode) String() string {
 }
 
 // DefaultCompressionThreshold is the size below which a message goes out
-// uncompressed when compression is on: deflate's block headers and Huffman
-// tables cost more than they save on small messages (measured by
-// BenchmarkCompressionRatio). RFC 7692 lets a sender choose per message.
+// uncompressed when compression is on, as RFC 7692 lets a sender choose per
+// message. It trades bytes for CPU: compressing a message costs 5 to 13 µs
+// at flate.BestSpeed against 0.2 µs for writing it as it is, and small
+// messages save little. BenchmarkCompressionRatio measures JSON-like text
+// without context takeover shrinking to 0.81 of its size at 128 bytes, 0.53
+// at 256, 0.37 at 512 and 0.29 at 1 KiB; below about 100 bytes deflate saves
+// nothing at all.
 //
 // Compression is off by default because it costs far more CPU per byte than
 // framing does, on both ends, and only pays where bandwidth is dearer than
