@@ -292,15 +292,8 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	if int64(len(p)) > c.frameLeft {
-		p = p[:c.frameLeft]
-	}
-	n, err := c.fr.read(p)
+	n, err := c.readFrameBytes(p)
 	if n > 0 {
-		if c.frame.masked {
-			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
-		}
-		c.frameLeft -= int64(n)
 		s.lastByte = false
 		return n, nil
 	}
@@ -356,29 +349,16 @@ func (s *inflateSource) nextFrame() error {
 // deflateSink receives the compressor's output and turns it into frames. It
 // always holds back the last four bytes it got: when the message ends they
 // are the sync flush's 0x00 0x00 0xff 0xff, which RFC 7692 §7.2.1 says not to
-// send. It is a separate small object so that a pooled compressor, which
-// keeps a pointer to it, does not keep a Conn alive.
+// send. It lives in the Conn's message writer; a pooled compressor keeps
+// pointing at it until its next use resets it, so a closed Conn can outlive
+// its last message by as long as sync.Pool keeps idle entries (two garbage
+// collections at most).
 type deflateSink struct {
 	w *messageWriter
 }
 
 func (s *deflateSink) Write(p []byte) (int, error) {
-	w := s.w
-	written := 0
-	for len(p) > 0 {
-		room := (*w.buf)[maxHeaderSize+w.n:]
-		if len(room) == 0 {
-			if err := w.flushFrame(false, 4); err != nil {
-				return written, err
-			}
-			continue
-		}
-		m := copy(room, p)
-		w.n += m
-		written += m
-		p = p[m:]
-	}
-	return written, nil
+	return s.w.buffer(p, len(syncMarker))
 }
 
 // slidingWindow keeps the last size bytes a peer's messages inflated to, so

@@ -150,15 +150,8 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if int64(len(p)) > c.frameLeft {
-		p = p[:c.frameLeft]
-	}
-	n, err := c.fr.read(p)
+	n, err := c.readFrameBytes(p)
 	if n > 0 {
-		if c.frame.masked {
-			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
-		}
-		c.frameLeft -= int64(n)
 		if err := c.checkText(p[:n]); err != nil {
 			return 0, err
 		}
@@ -173,6 +166,22 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		return 0, c.readFailed(err)
 	}
 	return 0, nil
+}
+
+// readFrameBytes reads payload bytes of the current frame into p, no more
+// than the frame has left, and unmasks them.
+func (c *Conn) readFrameBytes(p []byte) (int, error) {
+	if int64(len(p)) > c.frameLeft {
+		p = p[:c.frameLeft]
+	}
+	n, err := c.fr.read(p)
+	if n > 0 {
+		if c.frame.masked {
+			c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
+		}
+		c.frameLeft -= int64(n)
+	}
+	return n, err
 }
 
 // checkText validates the next piece of a text message. RFC 6455 §8.1:

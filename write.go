@@ -249,19 +249,24 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.buf == nil {
 		w.buf = largeBuffers.Get().(*[]byte)
 	}
+	if !w.decided && maxHeaderSize+w.n+len(p) > len(*w.buf) {
+		// More than a buffer is past any sensible threshold.
+		if err := w.beginCompression(); err != nil {
+			return 0, err
+		}
+		return w.Write(p)
+	}
+	return w.buffer(p, 0)
+}
+
+// buffer copies p into the buffer, sending a frame each time it fills: all
+// of it but its last keep bytes, which stay for the next frame.
+func (w *messageWriter) buffer(p []byte, keep int) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		room := (*w.buf)[maxHeaderSize+w.n:]
 		if len(room) == 0 {
-			if !w.decided {
-				// A full buffer is past any sensible threshold.
-				if err := w.beginCompression(); err != nil {
-					return written, err
-				}
-				n, err := w.Write(p)
-				return written + n, err
-			}
-			if err := w.flushFrame(false, 0); err != nil {
+			if err := w.flushFrame(false, keep); err != nil {
 				return written, err
 			}
 			continue
