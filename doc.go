@@ -281,4 +281,12 @@
 // it until data comes); with no goroutine of its own, its cost while idle is that
 // and the goroutine that reads it. [Conn.NextReader] streams without
 // allocating; [Conn.ReadMessage] allocates the slice it returns.
+//
+// On a server, most of an idle connection's cost is net/http's, not the
+// Conn's: a handler that keeps reading keeps its goroutine's grown stack and
+// the request's state alive. Hand the Conn to a goroutine of its own and
+// return from the handler, which Upgrade allows since the connection is
+// hijacked, and that state is freed (the benchmarks module measures 17.4
+// KiB of heap and stacks per idle connection the first way, 5.0 KiB the
+// second).
 package websocket
