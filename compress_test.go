@@ -780,49 +780,8 @@ func testDeflateCase(t *testing.T, tc deflateCase, client, split, streaming bool
 	peerClose := StatusNormalClosure
 	go raw.Write(encodeFrames(frames, !client))
 
-	type sent struct {
-		pongs []string
-		code  StatusCode
-	}
-	sentc := make(chan sent, 1)
-	go func() {
-		var s sent
-		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for {
-			b0, p, err := readRawFrame(t, raw)
-			if err != nil {
-				// No close frame came: end the connection, so that a
-				// Conn waiting for more (wrongly) stops waiting.
-				raw.Close()
-				break
-			}
-			if op := opcode(b0 & 0x0f); op == opPong {
-				s.pongs = append(s.pongs, string(p))
-			} else if op == opClose {
-				s.code = StatusNoStatusReceived
-				if len(p) >= 2 {
-					s.code = StatusCode(int(p[0])<<8 | int(p[1]))
-				}
-				raw.Write(rawFrame(0x88, !client, p[:min(len(p), 2)]))
-				if client {
-					raw.Close()
-				}
-				break
-			}
-		}
-		sentc <- s
-	}()
-
-	var got []message
-	var readErr error
-	for {
-		typ, p, err := readWhole(c, streaming)
-		if err != nil {
-			readErr = err
-			break
-		}
-		got = append(got, message{typ, string(p)})
-	}
+	sentc := collectSent(t, raw, !client)
+	got, readErr := readMessages(c, streaming)
 	if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 		t.Errorf("messages = %s, want %s", describeMessages(got), describeMessages(tc.want))
 	}

@@ -369,6 +369,61 @@ func readWhole(c *Conn, streaming bool) (MessageType, []byte, error) {
 	return typ, p, err
 }
 
+// sentFrames is what a Conn sent to a raw peer, up to its close frame.
+type sentFrames struct {
+	pongs []string
+	code  StatusCode // of the close frame; 1005 for one without a code
+	err   error      // why no close frame came, if none did
+}
+
+// collectSent reads what the Conn sends on raw until its close frame, and
+// answers that as a peer would: masked when the peer is a client, and with
+// TCP closed first when the peer is a server (RFC 6455 §7.1.1), so the Conn
+// need not wait. When no close frame comes it closes raw, so that a Conn
+// wrongly waiting for more stops.
+func collectSent(t testing.TB, raw net.Conn, peerIsClient bool) <-chan sentFrames {
+	sentc := make(chan sentFrames, 1)
+	go func() {
+		var s sentFrames
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			b0, p, err := readRawFrame(t, raw)
+			if err != nil {
+				s.err = err
+				raw.Close()
+				break
+			}
+			if op := opcode(b0 & 0x0f); op == opPong {
+				s.pongs = append(s.pongs, string(p))
+			} else if op == opClose {
+				s.code = StatusNoStatusReceived
+				if len(p) >= 2 {
+					s.code = StatusCode(int(p[0])<<8 | int(p[1]))
+				}
+				raw.Write(rawFrame(0x88, peerIsClient, p[:min(len(p), 2)]))
+				if !peerIsClient {
+					raw.Close()
+				}
+				break
+			}
+		}
+		sentc <- s
+	}()
+	return sentc
+}
+
+// readMessages reads messages until the first error, which it returns.
+func readMessages(c *Conn, streaming bool) ([]message, error) {
+	var got []message
+	for {
+		typ, p, err := readWhole(c, streaming)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, message{typ, string(p)})
+	}
+}
+
 func testProtocolCase(t *testing.T, tc protocolCase, role string, split, streaming bool) {
 	a, raw := tcpPair(t)
 	var tr transport = a
@@ -390,50 +445,8 @@ func testProtocolCase(t *testing.T, tc protocolCase, role string, split, streami
 	in := encodeFrames(frames, role == "server")
 	go raw.Write(in)
 
-	// The raw end collects what the Conn sends until its close frame.
-	type sent struct {
-		pongs []string
-		code  StatusCode
-		err   error
-	}
-	sentc := make(chan sent, 1)
-	go func() {
-		var s sent
-		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-		for {
-			b0, p, err := readRawFrame(t, raw)
-			if err != nil {
-				s.err = err
-				break
-			}
-			if op := opcode(b0 & 0x0f); op == opPong {
-				s.pongs = append(s.pongs, string(p))
-			} else if op == opClose {
-				s.code = StatusNoStatusReceived
-				if len(p) >= 2 {
-					s.code = StatusCode(int(p[0])<<8 | int(p[1]))
-				}
-				// Answer, so the Conn need not wait for us.
-				raw.Write(rawFrame(0x88, role == "server", p[:min(len(p), 2)]))
-				if role == "client" {
-					raw.Close() // a server closes TCP first (RFC 6455 §7.1.1)
-				}
-				break
-			}
-		}
-		sentc <- s
-	}()
-
-	var got []message
-	var readErr error
-	for {
-		typ, p, err := readWhole(c, streaming)
-		if err != nil {
-			readErr = err
-			break
-		}
-		got = append(got, message{typ, string(p)})
-	}
+	sentc := collectSent(t, raw, role == "server")
+	got, readErr := readMessages(c, streaming)
 	if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 		t.Errorf("messages = %v, want %v", got, tc.want)
 	}
