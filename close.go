@@ -182,8 +182,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	case c.readLock <- struct{}{}:
 		err := c.awaitPeerClose(deadline)
 		if err != nil {
-			// Later reads say what happened, not how the wait ended.
-			c.endRead(errConnClosed)
+			// Reading has ended already (every way awaitPeerClose fails
+			// ends it); later reads say what happened, not how the wait
+			// ended.
 			c.readErr = errConnClosed
 		}
 		<-c.readLock

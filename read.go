@@ -441,15 +441,12 @@ func (c *Conn) handleClose(payload []byte) error {
 	if code == StatusNoStatusReceived {
 		code = StatusNormalClosure
 	}
-	reply, _ := appendClosePayload(c.ctlReplyBuf(), code, "")
+	// The frame answered was parsed already: its buffer can hold the reply.
+	reply, _ := appendClosePayload(c.control[:0], code, "")
 	c.writeClose(reply)
 	c.finishClose()
 	return c.endRead(ce)
 }
-
-// ctlReplyBuf is scratch space for the reply to a close frame, which the read
-// side builds; payload bytes of the frame it answers have been parsed already.
-func (c *Conn) ctlReplyBuf() []byte { return c.control[:0] }
 
 // endRead makes err the Conn's read error, unless it has one, and returns
 // the read error. Waiters on the read side (Ping) learn that no more frames
