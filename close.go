@@ -178,8 +178,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	deadline := time.Now().Add(c.cfg.closeTimeout)
 	timer := time.NewTimer(c.cfg.closeTimeout)
 	defer timer.Stop()
-	select {
-	case c.readLock <- struct{}{}:
+	if c.readLock.lock(c.closed, timer.C) {
 		err := c.awaitPeerClose(deadline)
 		if err != nil {
 			// Reading has ended already (every way awaitPeerClose fails
@@ -187,14 +186,14 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 			// ended.
 			c.readErr = errConnClosed
 		}
-		<-c.readLock
+		c.readLock.unlock()
 		return err
-	case <-c.closed:
-		return nil
-	case <-timer.C:
-		c.closeTransport()
-		return fmt.Errorf("websocket: the peer did not answer the close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 	}
+	if c.isClosed() {
+		return nil
+	}
+	c.closeTransport()
+	return fmt.Errorf("websocket: the peer did not answer the close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 }
 
 // awaitPeerClose reads and drops frames until the peer's close frame, a read

@@ -91,7 +91,7 @@ type Conn struct {
 
 	// Read side: guarded by readLock, held by the one reader or by Close
 	// when nobody reads.
-	readLock      chan struct{}
+	readLock      connLock
 	fr            frameReader
 	readLimit     atomic.Int64
 	frame         header // the data frame being read
@@ -113,8 +113,8 @@ type Conn struct {
 	control       [maxControlPayload]byte
 
 	// Write side.
-	msgLock   chan struct{} // held for a whole data message
-	frameLock chan struct{} // held for one frame; guards the fields below
+	msgLock   connLock // held for a whole data message
+	frameLock connLock // held for one frame; guards the fields below
 	fw        frameWriter
 	closeSent bool
 	writeErr  error // once set, every write returns it
@@ -135,9 +135,9 @@ func newConn(tr transport, buffered []byte, cfg connConfig) *Conn {
 	c := &Conn{
 		cfg:       cfg,
 		tr:        tr,
-		readLock:  make(chan struct{}, 1),
-		msgLock:   make(chan struct{}, 1),
-		frameLock: make(chan struct{}, 1),
+		readLock:  newConnLock(),
+		msgLock:   newConnLock(),
+		frameLock: newConnLock(),
 		closed:    make(chan struct{}),
 		readDone:  make(chan struct{}),
 	}
@@ -239,6 +239,61 @@ func (e *abnormalClosure) As(target any) bool {
 		return true
 	}
 	return false
+}
+
+// connLock is the mutex of a Conn's read and write paths. It is a
+// sync.Mutex that a waiter can give up on: a writer waits for another
+// writer only until the Conn closes or its own timeout fires, and Close
+// waits for the reader only as long as the closing handshake may take.
+// Channels alone can do that, but a select on every message costs more than
+// the rest of a small message's framing; here the uncontended lock and
+// unlock are one atomic operation each, and only a waiter touches the
+// channel.
+type connLock struct {
+	state atomic.Int32  // lockFree, lockHeld or lockContended
+	wake  chan struct{} // one token when the lock was freed with waiters
+}
+
+const (
+	lockFree int32 = iota
+	lockHeld
+	lockContended // held, and someone may be waiting for it
+)
+
+func newConnLock() connLock { return connLock{wake: make(chan struct{}, 1)} }
+
+func (l *connLock) tryLock() bool { return l.state.CompareAndSwap(lockFree, lockHeld) }
+
+// lock takes the lock, or returns false when done is closed or timeout
+// fires first. Either may be nil, which never happens.
+func (l *connLock) lock(done <-chan struct{}, timeout <-chan time.Time) bool {
+	if l.tryLock() {
+		return true
+	}
+	for {
+		// Marking it contended before sleeping makes the holder's unlock
+		// send a token, so no wake-up is lost.
+		if l.state.Swap(lockContended) == lockFree {
+			return true
+		}
+		select {
+		case <-l.wake:
+		case <-done:
+			return false
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+func (l *connLock) unlock() {
+	if l.state.Swap(lockFree) == lockContended {
+		// A token already waiting wakes a waiter just as well.
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // isClosed reports whether the transport has been closed on this side.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -1088,4 +1089,62 @@ func BenchmarkIdleConnection(b *testing.B) {
 			b.ReportMetric(perConn, "heap-bytes/conn")
 		})
 	}
+}
+
+func TestConnLock(t *testing.T) {
+	t.Run("excludes", func(t *testing.T) {
+		l := newConnLock()
+		var wg sync.WaitGroup
+		count := 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 2000 {
+					l.lock(nil, nil)
+					count++ // the race detector and the total catch a second holder
+					l.unlock()
+				}
+			}()
+		}
+		finished := make(chan struct{})
+		go func() { wg.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			t.Fatal("waiters still asleep after 10s: an unlock lost a wake-up")
+		}
+		if count != 8*2000 {
+			t.Fatalf("count = %d, want %d: two goroutines held the lock at once", count, 8*2000)
+		}
+	})
+	t.Run("waiter gives up", func(t *testing.T) {
+		l := newConnLock()
+		l.lock(nil, nil)
+		if l.lock(nil, time.After(10*time.Millisecond)) {
+			t.Fatal("lock succeeded while held, past its timeout")
+		}
+		done := make(chan struct{})
+		close(done)
+		if l.lock(done, nil) {
+			t.Fatal("lock succeeded while held, after done was closed")
+		}
+		// Waiters that gave up leave the lock usable.
+		l.unlock()
+		if !l.tryLock() {
+			t.Fatal("the lock is not free after its holder unlocked it")
+		}
+		l.unlock()
+	})
+	t.Run("waiter wakes", func(t *testing.T) {
+		l := newConnLock()
+		l.lock(nil, nil)
+		got := make(chan bool)
+		go func() { got <- l.lock(nil, time.After(5*time.Second)) }()
+		time.Sleep(5 * time.Millisecond) // let it sleep on the lock
+		l.unlock()
+		if !<-got {
+			t.Fatal("a waiter did not get the lock when it was unlocked")
+		}
+	})
 }

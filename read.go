@@ -13,8 +13,8 @@ import (
 // reader -> caller. Control frames are handled here, as they arrive between
 // the frames of messages.
 
-func (c *Conn) lockRead()   { c.readLock <- struct{}{} }
-func (c *Conn) unlockRead() { <-c.readLock }
+func (c *Conn) lockRead()   { c.readLock.lock(nil, nil) }
+func (c *Conn) unlockRead() { c.readLock.unlock() }
 
 // NextReader returns the type of the next data message and a reader of its
 // payload. The payload streams: nothing is buffered beyond one frame read.

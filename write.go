@@ -17,17 +17,16 @@ import (
 // lockFrame takes the right to put one frame on the wire. It gives up when
 // the Conn closes or, if timeout is not nil, when it fires.
 func (c *Conn) lockFrame(timeout <-chan time.Time) error {
-	select {
-	case c.frameLock <- struct{}{}:
+	if c.frameLock.lock(c.closed, timeout) {
 		return nil
-	case <-c.closed:
-		return errConnClosed
-	case <-timeout:
-		return errors.New("websocket: timed out waiting for another write to finish")
 	}
+	if c.isClosed() {
+		return errConnClosed
+	}
+	return errors.New("websocket: timed out waiting for another write to finish")
 }
 
-func (c *Conn) unlockFrame() { <-c.frameLock }
+func (c *Conn) unlockFrame() { c.frameLock.unlock() }
 
 // writeFrame writes one frame; the caller holds the frame lock. A write
 // error is sticky: part of the frame may be on the wire already.
@@ -85,9 +84,7 @@ func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) erro
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: control frame payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
 	}
-	select {
-	case c.frameLock <- struct{}{}:
-	default:
+	if !c.frameLock.tryLock() {
 		var timeout <-chan time.Time
 		if bound > 0 {
 			t := time.NewTimer(bound)
@@ -135,15 +132,13 @@ func dataOpcode(t MessageType) (opcode, error) {
 }
 
 func (c *Conn) lockMessage() error {
-	select {
-	case c.msgLock <- struct{}{}:
-		return nil
-	case <-c.closed:
+	if !c.msgLock.lock(c.closed, nil) {
 		return errConnClosed
 	}
+	return nil
 }
 
-func (c *Conn) unlockMessage() { <-c.msgLock }
+func (c *Conn) unlockMessage() { c.msgLock.unlock() }
 
 // WriteMessage writes p as one message of type t. Uncompressed, it is one
 // frame; compressed, as many as the compressed bytes fill write buffers. The
@@ -157,24 +152,24 @@ func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 		return err
 	}
 	if d := c.cfg.deflate; d != nil && len(p) >= d.threshold {
-		w := c.writer.start(op)
-		if err := w.beginCompression(); err != nil {
-			w.Close()
-			return err
-		}
-		if _, err := w.Write(p); err != nil {
-			w.Close()
-			return err
-		}
-		return w.Close()
+		return c.writer.writeCompressed(op, p) // its Close unlocks the message
 	}
-	defer c.unlockMessage()
+	err = c.writeWholeFrame(op, p)
+	c.unlockMessage()
+	return err
+}
+
+// writeWholeFrame writes p as a single final frame; the caller holds the
+// message lock. A server sends p from where it is, behind a header in the
+// Conn's scratch; a client masks a copy, in a pooled buffer when p is more
+// than a control frame's payload.
+func (c *Conn) writeWholeFrame(op opcode, p []byte) error {
 	if err := c.lockFrame(nil); err != nil {
 		return err
 	}
 	defer c.unlockFrame()
 	scratch := c.ctlBuf[:]
-	if len(p) > maxControlPayload {
+	if c.cfg.client && len(p) > maxControlPayload {
 		buf := largeBuffers.Get().(*[]byte)
 		defer largeBuffers.Put(buf)
 		scratch = *buf
@@ -223,6 +218,20 @@ type messageWriter struct {
 	compressing bool
 	deflater    *flate.Writer // borrowed per message, or kept for context takeover
 	sink        deflateSink
+}
+
+// writeCompressed sends p as one compressed message and closes the writer.
+func (w *messageWriter) writeCompressed(op opcode, p []byte) error {
+	w.start(op)
+	if err := w.beginCompression(); err != nil {
+		w.Close()
+		return err
+	}
+	if _, err := w.Write(p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 func (w *messageWriter) start(op opcode) *messageWriter {
