@@ -13,13 +13,7 @@ import "encoding/binary"
 // supports through encoding/binary, so only the tail needs a byte loop.
 func maskBytes(key [4]byte, pos int, b []byte) int {
 	next := (pos + len(b)) & 3
-	// Rotate the key so that rotated[0] applies to b[0].
-	var rotated [4]byte
-	for i := range rotated {
-		rotated[i] = key[(pos+i)&3]
-	}
-	k32 := binary.LittleEndian.Uint32(rotated[:])
-	k := uint64(k32) | uint64(k32)<<32
+	rotated, k := rotateKey(key, pos)
 
 	for len(b) >= 64 {
 		block := b[:64:64]
@@ -42,4 +36,46 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 		b[i] ^= rotated[i&3]
 	}
 	return next
+}
+
+// rotateKey rotates key so that its first byte applies at position pos, and
+// widens it to a 64-bit word.
+func rotateKey(key [4]byte, pos int) ([4]byte, uint64) {
+	var rotated [4]byte
+	for i := range rotated {
+		rotated[i] = key[(pos+i)&3]
+	}
+	k32 := binary.LittleEndian.Uint32(rotated[:])
+	return rotated, uint64(k32) | uint64(k32)<<32
+}
+
+// maskCopy copies src into dst masked, starting at key byte pos, and
+// returns the number of bytes copied, min(len(dst), len(src)), and the key
+// position after them. A client masks the caller's bytes, which it may not
+// change, into its write buffer: one pass over them instead of a copy and a
+// mask.
+func maskCopy(key [4]byte, pos int, dst, src []byte) (int, int) {
+	n := min(len(dst), len(src))
+	dst, src = dst[:n], src[:n]
+	rotated, k := rotateKey(key, pos)
+	for len(src) >= 64 && len(dst) >= 64 {
+		s, d := src[:64:64], dst[:64:64]
+		binary.LittleEndian.PutUint64(d[0:], binary.LittleEndian.Uint64(s[0:])^k)
+		binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:])^k)
+		binary.LittleEndian.PutUint64(d[16:], binary.LittleEndian.Uint64(s[16:])^k)
+		binary.LittleEndian.PutUint64(d[24:], binary.LittleEndian.Uint64(s[24:])^k)
+		binary.LittleEndian.PutUint64(d[32:], binary.LittleEndian.Uint64(s[32:])^k)
+		binary.LittleEndian.PutUint64(d[40:], binary.LittleEndian.Uint64(s[40:])^k)
+		binary.LittleEndian.PutUint64(d[48:], binary.LittleEndian.Uint64(s[48:])^k)
+		binary.LittleEndian.PutUint64(d[56:], binary.LittleEndian.Uint64(s[56:])^k)
+		src, dst = src[64:], dst[64:]
+	}
+	for len(src) >= 8 && len(dst) >= 8 {
+		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src)^k)
+		src, dst = src[8:], dst[8:]
+	}
+	for i := range min(len(src), len(dst)) {
+		dst[i] = src[i] ^ rotated[i&3]
+	}
+	return n, (pos + n) & 3
 }

@@ -131,3 +131,45 @@ func BenchmarkMaskBaseline(b *testing.B) {
 		}
 	})
 }
+
+func TestMaskCopy(t *testing.T) {
+	key := [4]byte{0x9a, 0x01, 0xfe, 0x37}
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	// Every length and start position, into a destination of every size
+	// around it: the result is maskReference applied to a copy.
+	for n := 0; n <= len(src); n += 1 + n/16 {
+		for pos := range 4 {
+			for _, room := range []int{n, n + 5, max(n-3, 0)} {
+				want := append([]byte(nil), src[:min(n, room)]...)
+				wantPos := maskReference(key, pos, want)
+				dst := make([]byte, room)
+				orig := append([]byte(nil), src[:n]...)
+				copied, gotPos := maskCopy(key, pos, dst, src[:n])
+				if copied != len(want) || gotPos != wantPos || !bytes.Equal(dst[:copied], want) {
+					t.Fatalf("n=%d pos=%d room=%d: copied %d, pos %d; want %d, pos %d; bytes equal: %v",
+						n, pos, room, copied, gotPos, len(want), wantPos, bytes.Equal(dst[:copied], want))
+				}
+				if !bytes.Equal(src[:n], orig) {
+					t.Fatal("maskCopy changed its source")
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMaskCopy(b *testing.B) {
+	key := [4]byte{1, 2, 3, 4}
+	for _, size := range []int{128, 16 << 10, 1 << 20} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			src, dst := make([]byte, size), make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				maskCopy(key, 0, dst, src)
+			}
+		})
+	}
+}

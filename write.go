@@ -162,7 +162,7 @@ func (c *Conn) WriteMessage(t MessageType, p []byte) error {
 // writeWholeFrame writes p as a single final frame; the caller holds the
 // message lock. A server sends p from where it is, behind a header in the
 // Conn's scratch; a client masks a copy, in a pooled buffer when p is more
-// than a control frame's payload.
+// than a control frame's payload, 32 KiB at a time.
 func (c *Conn) writeWholeFrame(op opcode, p []byte) error {
 	if err := c.lockFrame(nil); err != nil {
 		return err
@@ -170,8 +170,8 @@ func (c *Conn) writeWholeFrame(op opcode, p []byte) error {
 	defer c.unlockFrame()
 	scratch := c.ctlBuf[:]
 	if c.cfg.client && len(p) > maxControlPayload {
-		buf := largeBuffers.Get().(*[]byte)
-		defer largeBuffers.Put(buf)
+		buf := maskBuffers.Get().(*[]byte)
+		defer maskBuffers.Put(buf)
 		scratch = *buf
 	}
 	return c.writeFrame(scratch, true, op, p)

@@ -151,7 +151,7 @@ func (t *bcastTarget) measure(cfg *config, size int, mark func()) (msgs int64, e
 		t.count[size] = int(math.Max(1, math.Min(10000, float64(cfg.dur)/float64(max(per, time.Microsecond)))))
 	}
 	count := t.count[size]
-	cpu0, err := t.srv.cpu()
+	u0, err := t.srv.usage()
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -161,9 +161,9 @@ func (t *bcastTarget) measure(cfg *config, size int, mark func()) (msgs int64, e
 		return 0, 0, 0, err
 	}
 	mark()
-	cpu1, err := t.srv.cpu()
+	u1, err := t.srv.usage()
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	return int64(count * len(t.conns)), el, cpu1 - cpu0, nil
+	return int64(count * len(t.conns)), el, u1.sub(u0).cpu, nil
 }

@@ -25,7 +25,9 @@ import (
 // serveMain is `wsbench serve -lib L [-broadcast]`: one library's server on
 // a loopback port. It prints "ready ADDR", then answers:
 //
-//	cpu               -> "cpu NS": user+system CPU time of the process
+//	cpu               -> "cpu NS SYSCALLS": user+system CPU time of the
+//	                     process, and its read and write system calls (-1
+//	                     where /proc/self/io does not count them)
 //	conns             -> "conns N": connections through the handshake
 //	mem               -> "mem HEAPINUSE STACKINUSE RSS CONNS", after a GC
 //	bcast SIZE COUNT  -> "ok": COUNT broadcasts of SIZE bytes, done
@@ -62,7 +64,7 @@ func serveMain(args []string) error {
 		}
 		switch f[0] {
 		case "cpu":
-			fmt.Printf("cpu %d\n", cpuTime())
+			fmt.Printf("cpu %d %d\n", cpuTime(), ioSyscalls())
 		case "conns":
 			fmt.Printf("conns %d\n", srv.Conns())
 		case "mem":
@@ -90,10 +92,11 @@ func serveMain(args []string) error {
 // "ready", then answers
 //
 //	run ADDR SIZE CONNS WINDOW WARMUP DURATION
-//	  -> "res MSGS ELAPSED CPU P50 P99" (durations in ns)
+//	  -> "res MSGS ELAPSED CPU P50 P99 SYSCALLS" (durations in ns)
 //
 // after a warm-up and a measured run against the echo server at ADDR. CPU
-// is the process's over the measured run.
+// and SYSCALLS (read and write system calls, -1 if unknown) are the
+// process's over the measured run.
 func clientMain(args []string) error {
 	fs := flag.NewFlagSet("client", flag.ExitOnError)
 	lib := fs.String("lib", "", "library whose client to run")
@@ -115,23 +118,23 @@ func clientMain(args []string) error {
 			fmt.Printf("err bad command %q\n", sc.Text())
 			continue
 		}
-		res, cpu, err := clientRun(*lib, f[1:])
+		res, cpu, syscalls, err := clientRun(*lib, f[1:])
 		if err != nil {
 			fmt.Printf("err %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			continue
 		}
-		fmt.Printf("res %d %d %d %d %d\n", res.Msgs, res.Elapsed, cpu, res.P50, res.P99)
+		fmt.Printf("res %d %d %d %d %d %d\n", res.Msgs, res.Elapsed, cpu, res.P50, res.P99, syscalls)
 	}
 	return nil
 }
 
-func clientRun(lib string, f []string) (load.Result, int64, error) {
+func clientRun(lib string, f []string) (res load.Result, cpu, syscalls int64, err error) {
 	addr := f[0]
 	var n [5]int
 	for i := range n {
 		v, err := strconv.Atoi(f[i+1])
 		if err != nil {
-			return load.Result{}, 0, err
+			return load.Result{}, 0, 0, err
 		}
 		n[i] = v
 	}
@@ -145,18 +148,22 @@ func clientRun(lib string, f []string) (load.Result, int64, error) {
 			for _, c := range clients {
 				c.Close()
 			}
-			return load.Result{}, 0, err
+			return load.Result{}, 0, 0, err
 		}
 		clients = append(clients, c)
 	}
 	s := load.NewSession(clients, window)
 	defer s.Close()
 	if _, err := s.Run(warmup); err != nil {
-		return load.Result{}, 0, err
+		return load.Result{}, 0, 0, err
 	}
-	cpu0 := cpuTime()
-	res, err := s.Run(dur)
-	return res, cpuTime() - cpu0, err
+	cpu0, sys0 := cpuTime(), ioSyscalls()
+	res, err = s.Run(dur)
+	cpu, syscalls = cpuTime()-cpu0, ioSyscalls()-sys0
+	if sys0 < 0 {
+		syscalls = -1
+	}
+	return res, cpu, syscalls, err
 }
 
 // startProfile starts a CPU profile into file, if file is not empty, and
@@ -186,6 +193,33 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// ioSyscalls is the number of read and write system calls (read, readv,
+// write, writev, ... on any file, sockets included) this process has made,
+// from Linux's /proc/self/io; -1 if unknown.
+func ioSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	var n int64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if ok && (name == "syscr" || name == "syscw") {
+			v, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				return -1
+			}
+			n += v
+			found++
+		}
+	}
+	if found != 2 {
+		return -1
+	}
+	return n
 }
 
 // rss is the resident set size of this process, in bytes.

@@ -58,6 +58,7 @@ func echoCases(cfg *config, conns []int, sizes []int) []echoCase {
 // echoTables are the tables of a scenario that drives echoes.
 type echoTables struct {
 	cpu, rate, mbps, p50, p99 *table
+	syscalls                  *table
 }
 
 func newEchoTables(cfg *config, side string) *echoTables {
@@ -79,17 +80,27 @@ func newEchoTables(cfg *config, side string) *echoTables {
 			"ratio > 1: ours is slower", cols, fmtSig),
 	}
 	t.mbps.ratios = false
-	for _, x := range []*table{t.cpu, t.rate, t.mbps, t.p50, t.p99} {
+	t.syscalls = newTable(side+" system calls per message",
+		"read and write system calls (read, write, writev, including those that found no data) of the "+strings.ToLower(side)+" process per echoed message, from /proc/self/io",
+		"ratio > 1: ours makes more", cols, fmtSig)
+	for _, x := range t.all() {
 		x.names = libNames
 	}
 	return t
 }
 
-func (t *echoTables) add(c echoCase, lib string, r, rounds int, res load.Result, cpu time.Duration) {
+func (t *echoTables) all() []*table {
+	return []*table{t.cpu, t.syscalls, t.rate, t.mbps, t.p50, t.p99}
+}
+
+func (t *echoTables) add(c echoCase, lib string, r, rounds int, res load.Result, u usage) {
 	label := caseLabel(c.conns, c.window, c.size)
 	msgs := float64(res.Msgs)
 	sec := res.Elapsed.Seconds()
-	t.cpu.add(label, lib, r, rounds, float64(cpu.Microseconds())/msgs)
+	t.cpu.add(label, lib, r, rounds, float64(u.cpu.Microseconds())/msgs)
+	if u.syscalls >= 0 {
+		t.syscalls.add(label, lib, r, rounds, float64(u.syscalls)/msgs)
+	}
 	t.rate.add(label, lib, r, rounds, msgs/sec)
 	t.mbps.add(label, lib, r, rounds, msgs*float64(c.size)/sec/1e6)
 	if c.window == 1 {
@@ -99,7 +110,7 @@ func (t *echoTables) add(c echoCase, lib string, r, rounds int, res load.Result,
 }
 
 func (t *echoTables) write(w io.Writer) {
-	for _, x := range []*table{t.cpu, t.rate, t.mbps, t.p50, t.p99} {
+	for _, x := range t.all() {
 		x.write(w)
 	}
 }
@@ -121,17 +132,17 @@ func runEcho(cfg *config, w io.Writer) error {
 		for r := range cfg.rounds {
 			for _, lib := range rotate(cfg.libs, r) {
 				var res load.Result
-				var cpu time.Duration
+				var u usage
 				err := measured("echo "+lib, func(mark func()) error {
 					var err error
-					res, cpu, err = measureEcho(cfg, servers[lib], lib, c, mark)
+					res, u, err = measureEcho(cfg, servers[lib], lib, c, mark)
 					return err
 				})
 				if err != nil {
 					logf("echo %s, %s: %v", lib, caseLabel(c.conns, c.window, c.size), err)
 					continue
 				}
-				t.add(c, lib, r, cfg.rounds, res, cpu)
+				t.add(c, lib, r, cfg.rounds, res, u)
 			}
 		}
 	}
@@ -143,7 +154,7 @@ func runEcho(cfg *config, w io.Writer) error {
 
 // measureEcho measures one echo case against srv; mark is called when the
 // measured run starts and ends.
-func measureEcho(cfg *config, srv *child, lib string, c echoCase, mark func()) (load.Result, time.Duration, error) {
+func measureEcho(cfg *config, srv *child, lib string, c echoCase, mark func()) (load.Result, usage, error) {
 	payload := wire.Payload(c.size)
 	var clients []libs.Client
 	for range c.conns {
@@ -158,33 +169,33 @@ func measureEcho(cfg *config, srv *child, lib string, c echoCase, mark func()) (
 			for _, cl := range clients {
 				cl.Close()
 			}
-			return load.Result{}, 0, err
+			return load.Result{}, usage{}, err
 		}
 		clients = append(clients, cl)
 	}
 	s := load.NewSession(clients, c.window)
 	defer s.Close()
 	if _, err := s.Run(cfg.warmup); err != nil {
-		return load.Result{}, 0, err
+		return load.Result{}, usage{}, err
 	}
-	cpu0, err := srv.cpu()
+	u0, err := srv.usage()
 	if err != nil {
-		return load.Result{}, 0, err
+		return load.Result{}, usage{}, err
 	}
 	mark()
 	res, err := s.Run(cfg.dur)
 	if err != nil {
-		return load.Result{}, 0, err
+		return load.Result{}, usage{}, err
 	}
 	mark()
-	cpu1, err := srv.cpu()
+	u1, err := srv.usage()
 	if err != nil {
-		return load.Result{}, 0, err
+		return load.Result{}, usage{}, err
 	}
 	if res.Msgs == 0 {
-		return load.Result{}, 0, errors.New("no message echoed")
+		return load.Result{}, usage{}, errors.New("no message echoed")
 	}
-	return res, cpu1 - cpu0, nil
+	return res, u1.sub(u0), nil
 }
 
 // runClient is scenario 2, the client cost.
@@ -223,7 +234,7 @@ func runClient(cfg *config, w io.Writer) error {
 					v, err = clients[lib].call(timeout, "run %s %d %d %d %d %d", echo.addr, c.size, c.conns, c.window,
 						cfg.warmup.Milliseconds(), cfg.dur.Milliseconds())
 					mark()
-					if err == nil && (len(v) != 5 || v[0] == 0) {
+					if err == nil && (len(v) != 6 || v[0] == 0) {
 						err = fmt.Errorf("bad answer %v", v)
 					}
 					return err
@@ -233,7 +244,7 @@ func runClient(cfg *config, w io.Writer) error {
 					continue
 				}
 				res := load.Result{Msgs: v[0], Elapsed: time.Duration(v[1]), P50: time.Duration(v[3]), P99: time.Duration(v[4])}
-				t.add(c, lib, r, cfg.rounds, res, time.Duration(v[2]))
+				t.add(c, lib, r, cfg.rounds, res, usage{cpu: time.Duration(v[2]), syscalls: v[5]})
 			}
 		}
 	}

@@ -136,16 +136,31 @@ func (c *child) call(timeout time.Duration, format string, args ...any) ([]int64
 	return v, nil
 }
 
-// cpu is the child's CPU time so far.
-func (c *child) cpu() (time.Duration, error) {
+// usage is what a child process has used so far: CPU time, and read and
+// write system calls (-1 where the OS does not count them).
+type usage struct {
+	cpu      time.Duration
+	syscalls int64
+}
+
+func (u usage) sub(v usage) usage {
+	d := usage{cpu: u.cpu - v.cpu, syscalls: u.syscalls - v.syscalls}
+	if u.syscalls < 0 || v.syscalls < 0 {
+		d.syscalls = -1
+	}
+	return d
+}
+
+// usage asks the child what it has used so far.
+func (c *child) usage() (usage, error) {
 	v, err := c.call(10*time.Second, "cpu")
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
-	if len(v) != 1 {
-		return 0, errors.New(c.name + ": bad cpu answer")
+	if len(v) != 2 {
+		return usage{}, errors.New(c.name + ": bad cpu answer")
 	}
-	return time.Duration(v[0]), nil
+	return usage{cpu: time.Duration(v[0]), syscalls: v[1]}, nil
 }
 
 // stop closes the child's stdin, which ends it, and kills it if it has not
