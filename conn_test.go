@@ -914,26 +914,38 @@ func TestWriteChecksType(t *testing.T) {
 	}
 }
 
-// BenchmarkEcho measures a message written by one side and read by the other
-// over loopback TCP, for each way of writing and reading.
+// BenchmarkEcho measures a message written by one side and read by the other,
+// for each way of writing and reading, over loopback TCP (the kernel buffers
+// writes, as in real use) and over net.Pipe (no kernel: each write waits for
+// the reader, so it shows the library's own cost per message).
 func BenchmarkEcho(b *testing.B) {
-	for _, size := range []int{16, 128, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
-		for _, mode := range []string{"WriteMessage+ReadMessage", "NextWriter+NextReader"} {
-			for _, fromClient := range []bool{true, false} {
-				dir := "server-to-client"
-				if fromClient {
-					dir = "client-to-server"
+	for _, transport := range []string{"tcp", "pipe"} {
+		for _, size := range []int{16, 128, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
+			for _, mode := range []string{"WriteMessage+ReadMessage", "NextWriter+NextReader"} {
+				for _, fromClient := range []bool{true, false} {
+					dir := "server-to-client"
+					if fromClient {
+						dir = "client-to-server"
+					}
+					b.Run(fmt.Sprintf("%s/%s/%s/%d", transport, mode, dir, size), func(b *testing.B) {
+						benchmarkEcho(b, transport == "pipe", size, mode == "NextWriter+NextReader", fromClient)
+					})
 				}
-				b.Run(fmt.Sprintf("%s/%s/%d", mode, dir, size), func(b *testing.B) {
-					benchmarkEcho(b, size, mode == "NextWriter+NextReader", fromClient)
-				})
 			}
 		}
 	}
 }
 
-func benchmarkEcho(b *testing.B, size int, streaming, fromClient bool) {
-	client, server := newPair(b, connConfig{}, connConfig{})
+func benchmarkEcho(b *testing.B, pipe bool, size int, streaming, fromClient bool) {
+	var client, server *Conn
+	if pipe {
+		a, c := net.Pipe()
+		client = newConn(a, nil, connConfig{client: true})
+		server = newConn(c, nil, connConfig{})
+		b.Cleanup(func() { client.CloseNow(); server.CloseNow() })
+	} else {
+		client, server = newPair(b, connConfig{}, connConfig{})
+	}
 	w, r := server, client
 	if fromClient {
 		w, r = client, server

@@ -523,3 +523,72 @@ func TestFrameWriterError(t *testing.T) {
 type failWriter struct{ err error }
 
 func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// loopReader serves the same bytes over and over, as a peer sending the same
+// frame forever would.
+type loopReader struct {
+	data []byte
+	off  int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := copy(p[n:], l.data[l.off:])
+		n += m
+		l.off = (l.off + m) % len(l.data)
+	}
+	return n, nil
+}
+
+// BenchmarkFrameReader measures the frame reader alone: header parse, payload
+// read and unmasking, of a stream of frames as a server sees them (masked)
+// and as a client does, read into the caller's buffer.
+func BenchmarkFrameReader(b *testing.B) {
+	for _, masked := range []bool{true, false} {
+		for _, size := range []int{16, 128, 1 << 10, 16 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("masked=%v/%d", masked, size), func(b *testing.B) {
+				payload := bytes.Repeat([]byte("x"), size)
+				h := header{fin: true, op: opBinary, masked: masked, key: testKey, length: int64(size)}
+				var fr frameReader
+				fr.init(&loopReader{data: appendFrame(nil, h, payload)}, nil)
+				dst := make([]byte, size)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for b.Loop() {
+					h, err := fr.readHeader()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := fr.readFull(dst[:h.length]); err != nil {
+						b.Fatal(err)
+					}
+					if h.masked {
+						maskBytes(h.key, 0, dst[:h.length])
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkFrameWriter measures the frame writer alone, writing to
+// io.Discard: the header, and for a client the masked copy of the payload.
+func BenchmarkFrameWriter(b *testing.B) {
+	for _, client := range []bool{true, false} {
+		for _, size := range []int{16, 128, 1 << 10, 16 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("client=%v/%d", client, size), func(b *testing.B) {
+				fw := frameWriter{dst: io.Discard, client: client}
+				scratch := make([]byte, 32<<10)
+				payload := bytes.Repeat([]byte("x"), size)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := fw.writeFrame(scratch, true, opBinary, 0, payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
