@@ -270,6 +270,15 @@ func (l *connLock) lock(done <-chan struct{}, timeout <-chan time.Time) bool {
 	if l.tryLock() {
 		return true
 	}
+	return l.lockSlow(done, timeout)
+}
+
+// lockSlow is lock's wait. It stays out of line: inlined, its select grew
+// NextReader's frame enough that the stack of a goroutine waiting for the
+// next message doubled, to 4 KiB (memory scenario of benchmarks/).
+//
+//go:noinline
+func (l *connLock) lockSlow(done <-chan struct{}, timeout <-chan time.Time) bool {
 	for {
 		// Marking it contended before sleeping makes the holder's unlock
 		// send a token, so no wake-up is lost.
