@@ -64,7 +64,8 @@ func serveMain(args []string) error {
 		}
 		switch f[0] {
 		case "cpu":
-			fmt.Printf("cpu %d %d\n", cpuTime(), ioSyscalls())
+			u := selfUsage()
+			fmt.Printf("cpu %d %d\n", u.cpu, u.syscalls)
 		case "conns":
 			fmt.Printf("conns %d\n", srv.Conns())
 		case "mem":
@@ -118,23 +119,23 @@ func clientMain(args []string) error {
 			fmt.Printf("err bad command %q\n", sc.Text())
 			continue
 		}
-		res, cpu, syscalls, err := clientRun(*lib, f[1:])
+		res, u, err := clientRun(*lib, f[1:])
 		if err != nil {
 			fmt.Printf("err %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			continue
 		}
-		fmt.Printf("res %d %d %d %d %d %d\n", res.Msgs, res.Elapsed, cpu, res.P50, res.P99, syscalls)
+		fmt.Printf("res %d %d %d %d %d %d\n", res.Msgs, res.Elapsed, u.cpu, res.P50, res.P99, u.syscalls)
 	}
 	return nil
 }
 
-func clientRun(lib string, f []string) (res load.Result, cpu, syscalls int64, err error) {
+func clientRun(lib string, f []string) (load.Result, usage, error) {
 	addr := f[0]
 	var n [5]int
 	for i := range n {
 		v, err := strconv.Atoi(f[i+1])
 		if err != nil {
-			return load.Result{}, 0, 0, err
+			return load.Result{}, usage{}, err
 		}
 		n[i] = v
 	}
@@ -148,22 +149,18 @@ func clientRun(lib string, f []string) (res load.Result, cpu, syscalls int64, er
 			for _, c := range clients {
 				c.Close()
 			}
-			return load.Result{}, 0, 0, err
+			return load.Result{}, usage{}, err
 		}
 		clients = append(clients, c)
 	}
 	s := load.NewSession(clients, window)
 	defer s.Close()
 	if _, err := s.Run(warmup); err != nil {
-		return load.Result{}, 0, 0, err
+		return load.Result{}, usage{}, err
 	}
-	cpu0, sys0 := cpuTime(), ioSyscalls()
-	res, err = s.Run(dur)
-	cpu, syscalls = cpuTime()-cpu0, ioSyscalls()-sys0
-	if sys0 < 0 {
-		syscalls = -1
-	}
-	return res, cpu, syscalls, err
+	u0 := selfUsage()
+	res, err := s.Run(dur)
+	return res, selfUsage().sub(u0), err
 }
 
 // startProfile starts a CPU profile into file, if file is not empty, and
@@ -184,6 +181,11 @@ func startProfile(file string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// selfUsage is what this process has used so far.
+func selfUsage() usage {
+	return usage{cpu: time.Duration(cpuTime()), syscalls: ioSyscalls()}
 }
 
 // cpuTime is the user+system CPU time of this process so far, in ns.
