@@ -484,7 +484,10 @@ func testProtocolCase(t *testing.T, tc protocolCase, role string, split, streami
 }
 
 func TestRoundTrip(t *testing.T) {
-	sizes := []int{0, 1, 125, 126, 65535, 65536, largeBufferSize - 1, largeBufferSize + maxHeaderSize, 1 << 20}
+	// Around the length forms, the pooled buffer, the client's 32 KiB
+	// masking pieces and the server's split of frames over two buffers.
+	sizes := []int{0, 1, 125, 126, 65535, 65536, largeBufferSize - 1, largeBufferSize + maxHeaderSize,
+		32<<10 + 1, 2 * largeBufferSize, 2*largeBufferSize + 1, 1 << 20}
 	for _, clientSends := range []bool{true, false} {
 		for _, streaming := range []bool{false, true} {
 			name := fmt.Sprintf("client-sends=%v/streaming=%v", clientSends, streaming)
@@ -496,7 +499,13 @@ func TestRoundTrip(t *testing.T) {
 				}
 				for i, n := range sizes {
 					typ := MessageType(1 + i%2)
-					msg := bytes.Repeat([]byte{'a' + byte(i)}, n)
+					// Bytes that differ along the message, so that a
+					// piece sent twice, out of order or from the wrong
+					// offset shows.
+					msg := make([]byte, n)
+					for j := range msg {
+						msg[j] = 'a' + byte((i+j/7)%26)
+					}
 					errc := make(chan error, 1)
 					go func() {
 						if !streaming {
