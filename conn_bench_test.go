@@ -1,0 +1,147 @@
+package websocket
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// BenchmarkEcho measures a message written by one side and read by the other,
+// for each way of writing and reading, over loopback TCP (the kernel buffers
+// writes, as in real use) and over net.Pipe (no kernel: each write waits for
+// the reader, so it shows the library's own cost per message).
+func BenchmarkEcho(b *testing.B) {
+	for _, transport := range []string{"tcp", "pipe"} {
+		for _, size := range []int{16, 128, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
+			for _, mode := range []string{"WriteMessage+ReadMessage", "NextWriter+NextReader"} {
+				for _, fromClient := range []bool{true, false} {
+					dir := "server-to-client"
+					if fromClient {
+						dir = "client-to-server"
+					}
+					b.Run(fmt.Sprintf("%s/%s/%s/%d", transport, mode, dir, size), func(b *testing.B) {
+						benchmarkEcho(b, transport == "pipe", size, mode == "NextWriter+NextReader", fromClient)
+					})
+				}
+			}
+		}
+	}
+}
+
+func benchmarkEcho(b *testing.B, pipe bool, size int, streaming, fromClient bool) {
+	var client, server *Conn
+	if pipe {
+		a, c := net.Pipe()
+		client = newConn(a, nil, connConfig{client: true})
+		server = newConn(c, nil, connConfig{})
+		b.Cleanup(func() { client.CloseNow(); server.CloseNow() })
+	} else {
+		client, server = newPair(b, connConfig{}, connConfig{})
+	}
+	w, r := server, client
+	if fromClient {
+		w, r = client, server
+	}
+	msg := bytes.Repeat([]byte("x"), size)
+	buf := make([]byte, 32<<10)
+	done := make(chan error, 1)
+	go func() {
+		for range b.N {
+			var err error
+			if streaming {
+				var mw io.WriteCloser
+				if mw, err = w.NextWriter(BinaryMessage); err == nil {
+					if _, err = mw.Write(msg); err == nil {
+						err = mw.Close()
+					}
+				}
+			} else {
+				err = w.WriteMessage(BinaryMessage, msg)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if streaming {
+			_, mr, err := r.NextReader()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				_, err := mr.Read(buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		} else if _, _, err := r.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkIdleConnection measures the Go heap a connection holds while idle
+// after a message each way, per Conn, for each compression mode. The
+// connections have no goroutine of their own, so the heap is all they cost
+// besides the reading goroutine the user runs and the kernel's socket
+// buffers. Run with -benchtime=1x: each iteration makes 200 pairs.
+func BenchmarkIdleConnection(b *testing.B) {
+	noTakeover := &deflateConfig{readNoContext: true, writeNoContext: true, readWindowBits: 15, level: 1, threshold: 0}
+	takeover := &deflateConfig{readWindowBits: 15, level: 1, threshold: 0}
+	for _, tc := range []struct {
+		name    string
+		deflate *deflateConfig
+	}{{"uncompressed", nil}, {"no-context-takeover", noTakeover}, {"context-takeover", takeover}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const pairs = 200
+			msg := []byte(strings.Repeat("idle connections cost little ", 40))
+			var perConn float64
+			for range b.N {
+				// Two collections empty sync.Pool (and its victim cache): the
+				// pooled buffers and compressors are shared, not per Conn.
+				runtime.GC()
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				conns := make([]*Conn, 0, 2*pairs)
+				for range pairs {
+					client, server := newPair(b, connConfig{deflate: tc.deflate}, connConfig{deflate: tc.deflate})
+					for _, pair := range [][2]*Conn{{client, server}, {server, client}} {
+						if err := pair[0].WriteMessage(TextMessage, msg); err != nil {
+							b.Fatal(err)
+						}
+						if _, _, err := pair[1].ReadMessage(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					conns = append(conns, client, server)
+				}
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perConn = float64(after.HeapAlloc-before.HeapAlloc) / float64(len(conns))
+				runtime.KeepAlive(conns)
+				for _, c := range conns {
+					c.CloseNow()
+				}
+			}
+			b.ReportMetric(perConn, "heap-bytes/conn")
+		})
+	}
+}

@@ -1,0 +1,160 @@
+package websocket
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCloseHandshake(t *testing.T) {
+	t.Run("server closes, client reading", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := client.ReadMessage()
+			readErr <- err
+		}()
+		if err := server.Close(StatusNormalClosure, "bye"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		err := <-readErr
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != StatusNormalClosure || ce.Reason != "bye" {
+			t.Fatalf("client read error = %v, want the close 1000 \"bye\"", err)
+		}
+	})
+	t.Run("client closes, nobody reading on the client", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := server.ReadMessage()
+			readErr <- err
+		}()
+		if err := client.Close(4000, "done"); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := <-readErr; CloseStatus(err) != 4000 {
+			t.Fatalf("server read error = %v, want the close 4000", err)
+		}
+		// The connection is gone on both sides: writes fail.
+		if err := client.WriteMessage(TextMessage, []byte("late")); err == nil {
+			t.Error("write after Close succeeded")
+		}
+		if err := server.WriteMessage(TextMessage, []byte("late")); err == nil {
+			t.Error("server write after the closing handshake succeeded")
+		}
+	})
+	t.Run("data in flight before the close is dropped, not a failure", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		for range 3 {
+			server.WriteMessage(TextMessage, []byte("unread"))
+		}
+		go func() {
+			// The server reads the client's close and answers it.
+			server.ReadMessage()
+			for {
+				if _, _, err := server.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	})
+	t.Run("peer never answers", func(t *testing.T) {
+		a, raw := tcpPair(t)
+		c := newConn(a, nil, connConfig{closeTimeout: 100 * time.Millisecond})
+		err := c.Close(StatusNormalClosure, "")
+		if err == nil || !strings.Contains(err.Error(), "did not answer") {
+			t.Fatalf("Close = %v, want an error saying the peer did not answer", err)
+		}
+		if code := readCloseCode(t, raw); code != StatusNormalClosure {
+			t.Fatalf("close frame code %v", code)
+		}
+		// Close closed TCP: the raw end sees EOF.
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := raw.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("raw read after Close = %v, want EOF", err)
+		}
+	})
+	t.Run("idempotent", func(t *testing.T) {
+		client, server := newPair(t, connConfig{}, connConfig{})
+		go server.ReadMessage()
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+		if err := client.CloseNow(); err != nil {
+			t.Fatalf("CloseNow after Close = %v", err)
+		}
+	})
+	t.Run("invalid code or reason", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		for _, tc := range []struct {
+			code   StatusCode
+			reason string
+		}{{999, ""}, {1005, "x"}, {1006, ""}, {1015, ""}, {5000, ""}, {1000, strings.Repeat("r", 124)}, {1000, "\xff"}} {
+			if err := client.Close(tc.code, tc.reason); err == nil {
+				t.Errorf("Close(%d, %d-byte reason) succeeded", tc.code, len(tc.reason))
+			}
+		}
+	})
+}
+
+func TestCloseNowUnblocks(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := client.ReadMessage()
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond) // let the read block
+		client.CloseNow()
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read error = %v, want one wrapping net.ErrClosed", err)
+		}
+	})
+	t.Run("write to a peer that does not read", func(t *testing.T) {
+		client, _ := newPair(t, connConfig{}, connConfig{})
+		errc := make(chan error, 2)
+		big := make([]byte, 32<<20) // more than the socket buffers hold
+		for range 2 {               // one writer blocked on the socket, one on the lock
+			go func() { errc <- client.WriteMessage(BinaryMessage, big) }()
+		}
+		time.Sleep(50 * time.Millisecond)
+		client.CloseNow()
+		for range 2 {
+			if err := <-errc; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("write error = %v, want one wrapping net.ErrClosed", err)
+			}
+		}
+	})
+}
+
+func TestAbnormalClosure(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sent []byte
+	}{
+		{"between frames", nil},
+		{"inside a header", []byte{0x81}},
+		{"inside a payload", []byte{0x81, 0x85, 1, 2, 3, 4, 'h'}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, raw := newRawPeer(t, false)
+			raw.Write(tc.sent)
+			raw.Close()
+			_, _, err := c.ReadMessage()
+			if CloseStatus(err) != StatusAbnormalClosure {
+				t.Fatalf("read error = %v, want status 1006", err)
+			}
+		})
+	}
+}
