@@ -293,11 +293,6 @@ func TestHardeningPingFlood(t *testing.T) {
 	checkNoGoroutines(t)
 }
 
-// TestHardeningReadDeadlineDuringPingFlood checks that a read deadline also
-// bounds the pongs a read sends: a peer that sends pings and reads nothing
-// must not hold the reading goroutine past its deadline (Conn.SetReadDeadline
-// covers "the control frames that reads handle"). The deadline is set once
-// the read is stuck on a pong, so that the test does not depend on how fast
 // TestHardeningPongToPeerThatDoesNotRead checks that a peer that floods
 // pings and reads nothing cannot hold the reading goroutine: the answer
 // gives up after the close timeout (1 s for newRawPeer), and the read ends
