@@ -65,10 +65,11 @@ type DialOptions struct {
 	// 0 means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 
-	// ReadLimit, CloseTimeout, PingHandler and PongHandler are as in
-	// UpgradeOptions.
+	// ReadLimit, CloseTimeout, QueueLimit, PingHandler and PongHandler are
+	// as in UpgradeOptions.
 	ReadLimit    int64
 	CloseTimeout time.Duration
+	QueueLimit   int
 	PingHandler  func(c *Conn, payload []byte) error
 	PongHandler  func(c *Conn, payload []byte) error
 
@@ -381,6 +382,7 @@ func handshake(conn net.Conn, req *http.Request, key string, o *DialOptions) (*C
 		subprotocol:  subprotocol,
 		readLimit:    o.ReadLimit,
 		closeTimeout: o.CloseTimeout,
+		queueLimit:   o.QueueLimit,
 		pingHandler:  o.PingHandler,
 		pongHandler:  o.PongHandler,
 		deflate:      deflate,

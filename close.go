@@ -149,6 +149,7 @@ func appendClosePayload(b []byte, code StatusCode, reason string) ([]byte, error
 // safe from any goroutine and may be called more than once.
 func (c *Conn) CloseNow() error {
 	c.closeTransport()
+	c.awaitQueue(0)
 	return nil
 }
 
@@ -167,6 +168,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
+	// Messages queued by QueuePreparedMessage go out first. Every way out
+	// of Close below has closed the transport, which ends their writer.
+	c.awaitQueue(c.cfg.closeTimeout)
+	defer c.awaitQueue(0)
 	if err := c.writeClose(payload); err != nil && !errors.Is(err, errCloseSent) {
 		c.closeTransport()
 		if errors.Is(err, net.ErrClosed) {

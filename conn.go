@@ -58,6 +58,7 @@ type connConfig struct {
 	subprotocol  string
 	readLimit    int64
 	closeTimeout time.Duration
+	queueLimit   int
 	pingHandler  func(c *Conn, payload []byte) error
 	pongHandler  func(c *Conn, payload []byte) error
 	deflate      *deflateConfig // nil unless permessage-deflate was negotiated
@@ -70,6 +71,9 @@ func (cfg *connConfig) applyDefaults() {
 	if cfg.closeTimeout <= 0 {
 		cfg.closeTimeout = DefaultCloseTimeout
 	}
+	if cfg.queueLimit <= 0 {
+		cfg.queueLimit = DefaultQueueLimit
+	}
 }
 
 // Conn is a WebSocket connection, made by [Upgrade] on a server or by [Dial]
@@ -77,8 +81,9 @@ func (cfg *connConfig) applyDefaults() {
 //
 // Concurrency: one goroutine at a time may read (ReadMessage, NextReader and
 // the reader it returns). Any number of goroutines may write at once
-// (WriteMessage, NextWriter, Ping): whole messages are serialized, and
-// control frames go out between the frames of a message being streamed.
+// (WriteMessage, NextWriter, QueuePreparedMessage, Ping): whole messages are
+// serialized, and control frames go out between the frames of a message
+// being streamed.
 // Close, CloseNow, Ping, the deadline setters and the address getters are
 // safe to call from any goroutine.
 //
@@ -122,6 +127,7 @@ type Conn struct {
 	userWriteDeadline atomic.Int64 // UnixNano of SetWriteDeadline's time, 0 for none
 	ctlBuf            [maxHeaderSize + maxControlPayload]byte
 	writer            messageWriter
+	queue             sendQueue
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the transport is closed

@@ -174,11 +174,22 @@
 //
 // [NewPreparedMessage] encodes a message once; [Conn.WritePreparedMessage]
 // then writes the same frame to every server connection, compressed once
-// per compressor setting. To broadcast to many clients without one slow
-// client holding up the rest, give each connection its own goroutine and
-// bounded queue, drop (or disconnect) a client whose queue is full, and set
-// a write deadline so that a write to a client that stopped reading fails
-// instead of blocking.
+// per compressor setting. [Conn.QueuePreparedMessage] queues it instead and
+// returns at once: a goroutine of the Conn, running only while its queue is
+// not empty, writes the queued messages in order. A broadcast loop that
+// queues is not held up by a client that stopped reading; that client's
+// queue fills, QueuePreparedMessage returns [ErrQueueFull], and the caller
+// drops the message or the client:
+//
+//	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, msg)
+//	if err != nil {
+//		return err
+//	}
+//	for _, c := range clients {
+//		if err := c.QueuePreparedMessage(pm); errors.Is(err, websocket.ErrQueueFull) {
+//			go c.Close(websocket.StatusPolicyViolation, "reading too slowly")
+//		}
+//	}
 //
 // [Conn.Heartbeat] pings at an interval and closes the connection when a
 // pong does not come back in time: the usual way to notice a peer that

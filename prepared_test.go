@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -59,4 +61,156 @@ func TestPreparedMessage(t *testing.T) {
 	if _, err := NewPreparedMessage(MessageType(3), nil); err == nil {
 		t.Error("NewPreparedMessage accepted an invalid type")
 	}
+}
+
+// queued returns a prepared binary message whose payload says who queued it
+// and its number in that sender's sequence.
+func queued(t *testing.T, sender, seq int) *PreparedMessage {
+	t.Helper()
+	pm, err := NewPreparedMessage(BinaryMessage, fmt.Appendf(nil, "%d %d %s", sender, seq, strings.Repeat("x", seq%300)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pm
+}
+
+// TestQueuePreparedMessageOrder queues messages from several goroutines at
+// once, in both roles, and checks that the peer reads every one, each
+// sender's in the order it queued them.
+func TestQueuePreparedMessageOrder(t *testing.T) {
+	const senders, perSender = 4, 300
+	for _, fromClient := range []bool{false, true} {
+		t.Run(roleName(fromClient), func(t *testing.T) {
+			cfg := connConfig{queueLimit: senders * perSender}
+			client, server := newPair(t, cfg, cfg)
+			from, to := server, client
+			if fromClient {
+				from, to = client, server
+			}
+			msgs := make([][]*PreparedMessage, senders)
+			for s := range msgs {
+				for i := range perSender {
+					msgs[s] = append(msgs[s], queued(t, s, i))
+				}
+			}
+			errs := make(chan error, senders)
+			for s := range senders {
+				go func() {
+					for _, pm := range msgs[s] {
+						if err := from.QueuePreparedMessage(pm); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			next := make([]int, senders)
+			for range senders * perSender {
+				_, p, err := to.ReadMessage()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var s, seq int
+				if _, err := fmt.Sscanf(string(p), "%d %d", &s, &seq); err != nil || s < 0 || s >= senders {
+					t.Fatalf("read %q, which no sender queued", p)
+				}
+				if seq != next[s] || !bytes.Equal(p, msgs[s][seq].data) {
+					t.Fatalf("sender %d: read its message %d (%d bytes), want message %d", s, seq, len(p), next[s])
+				}
+				next[s]++
+			}
+			for range senders {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestQueuePreparedMessageFull fills the queue of a server whose peer does
+// not read, over net.Pipe, where a write waits for the reader: the queue
+// accepts its limit, refuses the next with ErrQueueFull, and accepts again
+// once the peer has read what was queued.
+func TestQueuePreparedMessageFull(t *testing.T) {
+	const limit = 3
+	a, peer := net.Pipe()
+	c := newConn(a, nil, connConfig{queueLimit: limit})
+	defer c.CloseNow()
+	defer peer.Close()
+	for i := range limit {
+		if err := c.QueuePreparedMessage(queued(t, 0, i)); err != nil {
+			t.Fatalf("message %d of %d: %v", i+1, limit, err)
+		}
+	}
+	if err := c.QueuePreparedMessage(queued(t, 0, limit)); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("queueing past the limit = %v, want ErrQueueFull", err)
+	}
+	for i := range limit {
+		_, p, err := readRawFrame(t, peer)
+		if want := queued(t, 0, i).data; err != nil || !bytes.Equal(p, want) {
+			t.Fatalf("peer read %q, %v; want %q", p, err, want)
+		}
+	}
+	c.awaitQueue(0)
+	if err := c.QueuePreparedMessage(queued(t, 0, limit)); err != nil {
+		t.Fatalf("queueing after the peer read everything: %v", err)
+	}
+	if _, p, err := readRawFrame(t, peer); err != nil || !bytes.Equal(p, queued(t, 0, limit).data) {
+		t.Fatalf("peer read %q, %v; want the message queued last", p, err)
+	}
+}
+
+// TestQueuePreparedMessageClose checks what closing does to queued
+// messages: Close sends them before its close frame; CloseNow drops them,
+// ends the writer goroutine even while it is stuck writing to a peer that
+// does not read, and later calls fail.
+func TestQueuePreparedMessageClose(t *testing.T) {
+	t.Run("Close", func(t *testing.T) {
+		a, peer := net.Pipe()
+		c := newConn(a, nil, connConfig{closeTimeout: testWait})
+		defer peer.Close()
+		const n = 5
+		for i := range n {
+			if err := c.QueuePreparedMessage(queued(t, 0, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormalClosure, "bye") }()
+		for i := range n {
+			b0, p, err := readRawFrame(t, peer)
+			if want := queued(t, 0, i).data; err != nil || b0 != 0x82 || !bytes.Equal(p, want) {
+				t.Fatalf("frame %d: %#x %q, %v; want binary %q before the close frame", i, b0, p, err, want)
+			}
+		}
+		b0, p, err := readRawFrame(t, peer)
+		if err != nil || b0 != 0x88 || string(p[2:]) != "bye" {
+			t.Fatalf("after the queued messages: %#x %q, %v; want the close frame", b0, p, err)
+		}
+		peer.Write(rawFrame(0x88, true, p))
+		if err := <-closed; err != nil {
+			t.Errorf("Close = %v", err)
+		}
+		checkNoGoroutines(t)
+	})
+	t.Run("CloseNow", func(t *testing.T) {
+		a, peer := net.Pipe()
+		c := newConn(a, nil, connConfig{})
+		defer peer.Close()
+		for i := range 5 {
+			if err := c.QueuePreparedMessage(queued(t, 0, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !goroutineBlocked("(*Conn).writeQueued", "(*pipe).write") {
+			t.Fatal("the queue's writer never blocked on the peer that does not read")
+		}
+		c.CloseNow()
+		checkNoGoroutines(t)
+		if err := c.QueuePreparedMessage(queued(t, 0, 5)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("queueing after CloseNow = %v, want an error wrapping net.ErrClosed", err)
+		}
+	})
 }

@@ -48,6 +48,10 @@ type UpgradeOptions struct {
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
 
+	// QueueLimit is how many messages Conn.QueuePreparedMessage holds for
+	// the peer, written or not yet; 0 means DefaultQueueLimit.
+	QueueLimit int
+
 	// PingHandler, if set, is called by the reading goroutine for every ping,
 	// instead of the automatic pong; it may call c.Pong. The payload is valid
 	// only during the call. An error is returned by the read.
@@ -155,6 +159,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		subprotocol:  subprotocol,
 		readLimit:    o.ReadLimit,
 		closeTimeout: o.CloseTimeout,
+		queueLimit:   o.QueueLimit,
 		pingHandler:  o.PingHandler,
 		pongHandler:  o.PongHandler,
 		deflate:      deflate,
