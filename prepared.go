@@ -78,7 +78,7 @@ var ErrQueueFull = errors.New("websocket: send queue full: the peer reads more s
 // empty. So a broadcast loop is not held up by a peer that reads slowly, and
 // the messages queued for one peer leave back to back, which costs the
 // server less CPU per message than writing each to every peer in turn (on
-// loopback about a third less, broadcast scenario in benchmarks/).
+// loopback a quarter less, broadcast scenario in benchmarks/).
 //
 // When the connection already holds the queue limit (DefaultQueueLimit, or
 // QueueLimit of the options) of messages not yet written, pm is not queued

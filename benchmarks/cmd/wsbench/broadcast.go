@@ -48,7 +48,7 @@ func runBroadcast(cfg *config, w io.Writer) error {
 	cpu := newTable("Server CPU per delivered message", "µs", "ratio > 1: ours uses more CPU", cols, fmtSig)
 	for _, t := range []*table{rate, cpu} {
 		t.names = map[string]string{
-			libs.Ours:    "ours (PreparedMessage)",
+			libs.Ours:    "ours (QueuePreparedMessage)",
 			libs.Gorilla: "gorilla (PreparedMessage)",
 			libs.Coder:   "coder (loop of Write)",
 			libs.Gobwas:  "gobwas (CompileFrame)",
@@ -78,7 +78,7 @@ func runBroadcast(cfg *config, w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "## 6. Broadcast\n\n")
-	fmt.Fprintf(w, "One message to each of %d connections, repeated; the time runs from the command to the last message received by the load generator, which reads every connection on its own goroutine. Each library uses its API for the job where it has one (ours: PreparedMessage). gws writes asynchronously, through a queue per connection.\n\n", cfg.bcastConns)
+	fmt.Fprintf(w, "One message to each of %d connections, repeated; the time runs from the command to the last message received by the load generator, which reads every connection on its own goroutine. Each library uses its API for the job where it has one. Ours and gws queue the message on each connection and return; a goroutine per connection writes it. The others write synchronously, connection after connection.\n\n", cfg.bcastConns)
 	rate.write(w)
 	cpu.write(w)
 	return nil

