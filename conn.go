@@ -148,7 +148,7 @@ func newConn(tr transport, buffered []byte, cfg connConfig) *Conn {
 		readDone:  make(chan struct{}),
 	}
 	c.fr.init(tr, buffered)
-	c.fw = frameWriter{dst: tr, client: cfg.client}
+	c.fw = newFrameWriter(tr, cfg.client)
 	c.readLimit.Store(cfg.readLimit)
 	c.reader.c = c
 	c.writer.c = c

@@ -2,9 +2,11 @@ package websocket
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,10 +14,11 @@ import (
 
 // BenchmarkEcho measures a message written by one side and read by the other,
 // for each way of writing and reading, over loopback TCP (the kernel buffers
-// writes, as in real use) and over net.Pipe (no kernel: each write waits for
-// the reader, so it shows the library's own cost per message).
+// writes, as in real use), over TLS on loopback TCP (wss://), and over
+// net.Pipe (no kernel: each write waits for the reader, so it shows the
+// library's own cost per message).
 func BenchmarkEcho(b *testing.B) {
-	for _, transport := range []string{"tcp", "pipe"} {
+	for _, transport := range []string{"tcp", "tls", "pipe"} {
 		for _, size := range []int{16, 128, 1 << 10, 16 << 10, 64 << 10, 1 << 20} {
 			for _, mode := range []string{"WriteMessage+ReadMessage", "NextWriter+NextReader"} {
 				for _, fromClient := range []bool{true, false} {
@@ -24,7 +27,7 @@ func BenchmarkEcho(b *testing.B) {
 						dir = "client-to-server"
 					}
 					b.Run(fmt.Sprintf("%s/%s/%s/%d", transport, mode, dir, size), func(b *testing.B) {
-						benchmarkEcho(b, transport == "pipe", size, mode == "NextWriter+NextReader", fromClient)
+						benchmarkEcho(b, transport, size, mode == "NextWriter+NextReader", fromClient)
 					})
 				}
 			}
@@ -32,14 +35,20 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
-func benchmarkEcho(b *testing.B, pipe bool, size int, streaming, fromClient bool) {
+func benchmarkEcho(b *testing.B, transport string, size int, streaming, fromClient bool) {
 	var client, server *Conn
-	if pipe {
+	switch transport {
+	case "pipe":
 		a, c := net.Pipe()
 		client = newConn(a, nil, connConfig{client: true})
 		server = newConn(c, nil, connConfig{})
 		b.Cleanup(func() { client.CloseNow(); server.CloseNow() })
-	} else {
+	case "tls":
+		a, c := tlsPair(b)
+		client = newConn(a, nil, connConfig{client: true})
+		server = newConn(c, nil, connConfig{})
+		b.Cleanup(func() { client.CloseNow(); server.CloseNow() })
+	default:
 		client, server = newPair(b, connConfig{}, connConfig{})
 	}
 	w, r := server, client
@@ -144,4 +153,26 @@ func BenchmarkIdleConnection(b *testing.B) {
 			b.ReportMetric(perConn, "heap-bytes/conn")
 		})
 	}
+}
+
+// tlsPair returns the client and server ends of a TLS connection over
+// loopback TCP, handshake done, with httptest's certificate.
+func tlsPair(t testing.TB) (client, server *tls.Conn) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.StartTLS()
+	cert := srv.TLS.Certificates
+	srv.Close()
+	a, c := tcpPair(t)
+	client = tls.Client(a, &tls.Config{InsecureSkipVerify: true})
+	server = tls.Server(c, &tls.Config{Certificates: cert})
+	errc := make(chan error, 1)
+	go func() { errc <- server.Handshake() }()
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return client, server
 }

@@ -332,10 +332,26 @@ func (fr *frameReader) readFull(p []byte) error {
 
 // frameWriter writes frames to the transport. Its callers serialize it.
 type frameWriter struct {
-	dst    io.Writer
-	client bool // a client masks every frame (RFC 6455 §5.3)
-	vec    net.Buffers
-	vecArr [2][]byte
+	dst      io.Writer
+	client   bool // a client masks every frame (RFC 6455 §5.3)
+	vectored bool // dst writes a net.Buffers in one system call
+	vec      net.Buffers
+	vecArr   [2][]byte
+}
+
+func newFrameWriter(dst io.Writer, client bool) frameWriter {
+	return frameWriter{dst: dst, client: client, vectored: writesVectored(dst)}
+}
+
+// writesVectored reports whether w writes a net.Buffers with one writev.
+// Other writers get each buffer as a Write of its own: a *tls.Conn would
+// make a header and its payload two TLS records, sent in two system calls.
+func writesVectored(w io.Writer) bool {
+	switch w.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
 }
 
 // writeFrame writes a whole frame: the header in scratch, then the payload.
@@ -359,9 +375,11 @@ func (fw *frameWriter) writeFrame(scratch []byte, fin bool, op opcode, rsv byte,
 		// bufio.Writer. On loopback, one call for a whole 64 KiB frame
 		// cost the server up to twice the CPU per message (pipelined 64
 		// KiB echo in benchmarks/), however the bytes were gathered.
+		// Without writev, the header and the first piece are copied into
+		// one buffer, so that a small frame is still one write.
 		first := p
-		if len(p) > 2*largeBufferSize {
-			first = p[:largeBufferSize-n]
+		if len(p) > 2*largeBufferSize || !fw.vectored {
+			first = p[:min(len(p), largeBufferSize-n)]
 		}
 		if err := fw.writev(scratch[:n], first); err != nil || len(first) == len(p) {
 			return err
@@ -384,8 +402,17 @@ func (fw *frameWriter) writeFrame(scratch []byte, fin bool, op opcode, rsv byte,
 	}
 }
 
-// writev writes a and b in one vectored write where the transport can.
+// writev writes a and b in one write: vectored where the transport can,
+// else copied into a pooled buffer, which they must fit.
 func (fw *frameWriter) writev(a, b []byte) error {
+	if !fw.vectored {
+		buf := largeBuffers.Get().(*[]byte)
+		defer largeBuffers.Put(buf)
+		n := copy(*buf, a)
+		n += copy((*buf)[n:], b)
+		_, err := fw.dst.Write((*buf)[:n])
+		return err
+	}
 	fw.vecArr = [2][]byte{a, b}
 	fw.vec = fw.vecArr[:]
 	_, err := fw.vec.WriteTo(fw.dst)

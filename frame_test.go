@@ -2,11 +2,13 @@ package websocket
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"testing"
 	"testing/iotest"
@@ -452,7 +454,7 @@ func (w *writeRecorder) bytes() []byte { return bytes.Join(w.writes, nil) }
 
 func TestFrameWriter(t *testing.T) {
 	const scratchSize = 64
-	sizes := []int{0, 1, 125, scratchSize - 2 - 1, scratchSize - 2, scratchSize - 2 + 1, 126, 1000, 65535, 65536, 100000}
+	sizes := []int{0, 1, 125, scratchSize - 2 - 1, scratchSize - 2, scratchSize - 2 + 1, 126, 1000, largeBufferSize - 4, largeBufferSize - 3, 65535, 65536, 100000}
 	for _, client := range []bool{false, true} {
 		t.Run(fmt.Sprintf("client=%v", client), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(19, 20))
@@ -470,8 +472,14 @@ func TestFrameWriter(t *testing.T) {
 				if i%3 == 0 {
 					op, rsv = opText, rsv1Bit
 				}
+				before := len(w.writes)
 				if err := fw.writeFrame(scratch, fin, op, rsv, p); err != nil {
 					t.Fatal(err)
+				}
+				// The recorder has no writev: a server frame that fits a
+				// pooled buffer must still be one write (one TLS record).
+				if writes := len(w.writes) - before; !client && encodedHeaderSize(size, false)+size <= largeBufferSize && writes != 1 {
+					t.Fatalf("frame %d, %d bytes: %d writes, want 1", i, size, writes)
 				}
 				if !bytes.Equal(p, orig) {
 					t.Fatalf("frame %d: writeFrame changed the caller's payload", i)
@@ -505,6 +513,28 @@ func TestFrameWriter(t *testing.T) {
 			}
 			compareCodecFrames(t, got, want)
 		})
+	}
+}
+
+// TestWritesVectored checks which transports get writev: plain TCP does;
+// TLS does not, nor a pipe.
+func TestWritesVectored(t *testing.T) {
+	a, _ := tcpPair(t)
+	p, q := net.Pipe()
+	defer p.Close()
+	defer q.Close()
+	for _, tc := range []struct {
+		name string
+		w    io.Writer
+		want bool
+	}{
+		{"TCP", a, true},
+		{"TLS over TCP", tls.Client(a, &tls.Config{}), false},
+		{"net.Pipe", p, false},
+	} {
+		if got := writesVectored(tc.w); got != tc.want {
+			t.Errorf("%s: writesVectored = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
