@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"bytes"
+	cryptorand "crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -193,4 +194,20 @@ func maskWords(key [4]byte, b []byte) {
 	for i := 0; i+8 <= len(b); i += 8 {
 		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^k)
 	}
+}
+
+// BenchmarkNewMaskKey is the cost of the masking key of each client frame,
+// next to reading the four bytes from crypto/rand.
+func BenchmarkNewMaskKey(b *testing.B) {
+	b.Run("newMaskKey", func(b *testing.B) {
+		for b.Loop() {
+			newMaskKey()
+		}
+	})
+	b.Run("crypto-rand", func(b *testing.B) {
+		var k [4]byte
+		for b.Loop() {
+			cryptorand.Read(k[:])
+		}
+	})
 }
