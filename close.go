@@ -168,10 +168,15 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	// Messages queued by QueuePreparedMessage go out first. Every way out
-	// of Close below has closed the transport, which ends their writer.
-	c.awaitQueue(c.cfg.closeTimeout)
+	// Messages queued by QueuePreparedMessage go out first. A queue that
+	// does not empty within the close timeout means a peer that does not
+	// read, and so would not take a close frame either. Every way out of
+	// Close below has closed the transport, which ends the queue's writer.
 	defer c.awaitQueue(0)
+	if !c.awaitQueue(c.cfg.closeTimeout) {
+		c.closeTransport()
+		return fmt.Errorf("websocket: queued messages were not all written within %v, so no close frame was sent: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
+	}
 	if err := c.writeClose(payload); err != nil && !errors.Is(err, errCloseSent) {
 		c.closeTransport()
 		if errors.Is(err, net.ErrClosed) {

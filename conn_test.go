@@ -374,8 +374,8 @@ func TestHeartbeat(t *testing.T) {
 			readErr <- err
 		}()
 		err := c.Heartbeat(context.Background(), 5*time.Millisecond, 20*time.Millisecond)
-		if err == nil || !strings.Contains(err.Error(), "no pong") {
-			t.Fatalf("Heartbeat = %v, want an error saying no pong came", err)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no pong") {
+			t.Fatalf("Heartbeat = %v, want an error saying no pong came, wrapping context.DeadlineExceeded", err)
 		}
 		if !errors.Is(<-readErr, net.ErrClosed) {
 			t.Fatal("the blocked read did not end when Heartbeat closed the connection")
@@ -385,6 +385,33 @@ func TestHeartbeat(t *testing.T) {
 		b0, p, err := readRawFrame(t, raw)
 		if err != nil || b0 != 0x89 || len(p) != 8 {
 			t.Fatalf("first frame %#x %q %v, want a ping with an 8-byte payload", b0, p, err)
+		}
+	})
+	t.Run("peer that does not read", func(t *testing.T) {
+		// Over net.Pipe a write waits for the peer to read, which it never
+		// does: the message below holds the write side, and the ping
+		// cannot be sent. Heartbeat must still give up, and close.
+		a, peer := net.Pipe()
+		defer peer.Close()
+		c := newConn(a, nil, connConfig{})
+		wrote := make(chan error, 1)
+		go func() { wrote <- c.WriteMessage(BinaryMessage, make([]byte, 1000)) }()
+		if !goroutineBlocked("(*Conn).WriteMessage", "(*pipe).write") {
+			t.Fatal("the write never blocked")
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Heartbeat(context.Background(), 5*time.Millisecond, 50*time.Millisecond) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Heartbeat = %v, want an error wrapping os.ErrDeadlineExceeded", err)
+			}
+		case <-time.After(testWait):
+			c.CloseNow()
+			t.Fatal("Heartbeat waited for the stuck write instead of giving up at its timeout")
+		}
+		if err := <-wrote; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("the stuck write ended with %v, want an error wrapping net.ErrClosed once Heartbeat closed", err)
 		}
 	})
 	t.Run("closed connection", func(t *testing.T) {

@@ -64,7 +64,8 @@ func (c *Conn) WritePreparedMessage(pm *PreparedMessage) error {
 }
 
 // DefaultQueueLimit is how many messages [Conn.QueuePreparedMessage] holds
-// for one connection, written or not yet, unless the options say otherwise.
+// for one connection, not yet written or being written, unless the options
+// say otherwise.
 const DefaultQueueLimit = 256
 
 // ErrQueueFull is returned by [Conn.QueuePreparedMessage] when the
@@ -81,7 +82,8 @@ var ErrQueueFull = errors.New("websocket: send queue full: the peer reads more s
 // loopback a quarter less, broadcast scenario in benchmarks/).
 //
 // When the connection already holds the queue limit (DefaultQueueLimit, or
-// QueueLimit of the options) of messages not yet written, pm is not queued
+// QueueLimit of the options) of messages not yet written, counting the one
+// being written, pm is not queued
 // and the error is [ErrQueueFull]: the caller decides whether to drop the
 // message or the peer (Close with [StatusPolicyViolation], say, from a
 // goroutine of its own, since Close waits for the peer). An error from
@@ -89,8 +91,10 @@ var ErrQueueFull = errors.New("websocket: send queue full: the peer reads more s
 // messages queued behind it are dropped. Messages written with the other
 // methods may go out between queued ones, never inside one.
 //
-// Close lets the queued messages go out, within the close timeout, before
-// it sends its close frame; CloseNow drops them.
+// Close lets the queued messages go out before it sends its close frame; if
+// they are not all written within the close timeout, the peer is not
+// reading, and Close closes the connection without a close frame. CloseNow
+// drops them.
 func (c *Conn) QueuePreparedMessage(pm *PreparedMessage) error {
 	q := &c.queue
 	q.mu.Lock()
@@ -164,24 +168,26 @@ func (c *Conn) writeQueued() {
 }
 
 // awaitQueue waits until the queue's writer ends, for at most bound if bound
-// is above zero. Once the transport is closed the writer's writes fail at
-// once, so the wait is then short without a bound.
-func (c *Conn) awaitQueue(bound time.Duration) {
+// is above zero, and reports whether it did. Once the transport is closed the
+// writer's writes fail at once, so the wait is then short without a bound.
+func (c *Conn) awaitQueue(bound time.Duration) bool {
 	c.queue.mu.Lock()
 	idle := c.queue.idle
 	c.queue.mu.Unlock()
 	if idle == nil {
-		return
+		return true
 	}
 	if bound <= 0 {
 		<-idle
-		return
+		return true
 	}
 	t := time.NewTimer(bound)
 	defer t.Stop()
 	select {
 	case <-idle:
+		return true
 	case <-t.C:
+		return false
 	}
 }
 

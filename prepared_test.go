@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPreparedMessage broadcasts one prepared message to connections of
@@ -192,6 +194,28 @@ func TestQueuePreparedMessageClose(t *testing.T) {
 		peer.Write(rawFrame(0x88, true, p))
 		if err := <-closed; err != nil {
 			t.Errorf("Close = %v", err)
+		}
+		checkNoGoroutines(t)
+	})
+	t.Run("Close, peer that does not read", func(t *testing.T) {
+		a, peer := net.Pipe()
+		c := newConn(a, nil, connConfig{closeTimeout: 50 * time.Millisecond})
+		defer peer.Close()
+		for i := range 5 {
+			if err := c.QueuePreparedMessage(queued(t, 0, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormalClosure, "") }()
+		select {
+		case err := <-closed:
+			if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "queued messages") {
+				t.Errorf("Close = %v, want an error about the queued messages, wrapping os.ErrDeadlineExceeded", err)
+			}
+		case <-time.After(testWait):
+			c.CloseNow()
+			t.Fatal("Close did not give up on a queue that does not empty")
 		}
 		checkNoGoroutines(t)
 	})

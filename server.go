@@ -49,7 +49,8 @@ type UpgradeOptions struct {
 	CloseTimeout time.Duration
 
 	// QueueLimit is how many messages Conn.QueuePreparedMessage holds for
-	// the peer, written or not yet; 0 means DefaultQueueLimit.
+	// the peer, not yet written or being written; 0 means
+	// DefaultQueueLimit.
 	QueueLimit int
 
 	// PingHandler, if set, is called by the reading goroutine for every ping,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -23,7 +24,7 @@ func (c *Conn) lockFrame(timeout <-chan time.Time) error {
 	if c.isClosed() {
 		return errConnClosed
 	}
-	return errors.New("websocket: timed out waiting for another write to finish")
+	return fmt.Errorf("websocket: timed out waiting for another write to finish: %w", os.ErrDeadlineExceeded)
 }
 
 func (c *Conn) unlockFrame() { c.frameLock.unlock() }
@@ -410,9 +411,21 @@ type pingWaiter struct {
 // that echoes it (RFC 6455 §5.5.2), until ctx ends or the Conn closes. Pongs
 // are read by the reading goroutine: Ping returns only while some goroutine
 // reads. Concurrent pings with the same payload are answered in order.
+//
+// The deadline of ctx, if any, also bounds sending the ping: the wait for
+// another write to finish, and the write itself. A peer that stopped reading
+// blocks writes once the socket's buffer is full; Ping then fails at the
+// deadline instead of waiting with them, and a ping cut off part-way through
+// fails the Conn for writing.
 func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: ping payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
+	}
+	var bound time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		if bound = time.Until(deadline); bound <= 0 {
+			return fmt.Errorf("websocket: no ping sent, the context has ended: %w", context.DeadlineExceeded)
+		}
 	}
 	w := &pingWaiter{payload: string(payload), done: make(chan struct{})}
 	c.pingMu.Lock()
@@ -420,7 +433,7 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	c.pingMu.Unlock()
 	defer c.dropPing(w)
 
-	if err := c.writeControl(opPing, payload, 0); err != nil {
+	if err := c.writeControl(opPing, payload, bound); err != nil {
 		return err
 	}
 	var err error
@@ -445,11 +458,14 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 
 // Heartbeat keeps watch on a connection that may die silently, as they do
 // behind NATs and load balancers: every interval it pings the peer and waits
-// up to timeout for the pong. When a pong does not come in time, Heartbeat
-// closes the connection at once (a peer that does not answer cannot take
-// part in a closing handshake) and returns an error that says so; blocked
-// reads and writes then return. It returns nil when ctx ends, and an error
-// when the Conn is closed by other means.
+// up to timeout for the pong. When the ping cannot be sent or the pong does
+// not come in time, Heartbeat closes the connection at once (a peer that
+// does not answer cannot take part in a closing handshake) and returns an
+// error that says so, wrapping context.DeadlineExceeded when no pong came
+// and os.ErrDeadlineExceeded when the ping could not be sent (the peer does
+// not read); blocked reads and writes then return. It returns nil when ctx
+// ends, and an error wrapping net.ErrClosed when the Conn is closed by other
+// means.
 //
 // Run it in a goroutine of its own next to the reading goroutine, which is
 // the one that receives the pongs. The pings double as traffic that keeps
@@ -478,11 +494,11 @@ func (c *Conn) Heartbeat(ctx context.Context, interval, timeout time.Duration) e
 		case err == nil:
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, context.DeadlineExceeded):
-			c.CloseNow()
-			return fmt.Errorf("websocket: no pong within %v, connection closed: %w", timeout, err)
-		default:
+		case c.isClosed():
 			return err
+		default:
+			c.CloseNow()
+			return fmt.Errorf("websocket: heartbeat failed within %v, connection closed: %w", timeout, err)
 		}
 	}
 }
