@@ -325,6 +325,41 @@ func TestNextReaderDiscardsRest(t *testing.T) {
 	}
 }
 
+// TestNextReaderEOF checks the reads of a streamed message: each returns
+// what one frame brings, the message's last bytes come with io.EOF, and
+// reads after the end return 0 and io.EOF.
+func TestNextReaderEOF(t *testing.T) {
+	c, raw := newRawPeer(t, false)
+	raw.Write(rawFrame(0x01, true, []byte("héllo ")))
+	raw.Write(rawFrame(0x80, true, []byte("world")))
+	raw.Write(rawFrame(0x82, true, []byte("one frame")))
+	type read struct {
+		data string
+		err  error
+	}
+	for _, want := range [][]read{
+		{{"héllo ", nil}, {"world", io.EOF}, {"", io.EOF}},
+		{{"one", nil}, {" frame", io.EOF}, {"", io.EOF}},
+	} {
+		_, r, err := c.NextReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The second message is read 3 bytes first, then the rest.
+		sizes := []int{64, 64, 64}
+		if want[0].data == "one" {
+			sizes[0] = 3
+		}
+		for i, w := range want {
+			buf := make([]byte, sizes[i])
+			n, err := r.Read(buf)
+			if string(buf[:n]) != w.data || err != w.err {
+				t.Fatalf("read %d = %q, %v; want %q, %v", i+1, buf[:n], err, w.data, w.err)
+			}
+		}
+	}
+}
+
 func TestBufferedBytesBeforeFirstRead(t *testing.T) {
 	for _, n := range []int{5, smallReadSize + 1, largeBufferSize + 1} {
 		a, _ := tcpPair(t)

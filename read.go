@@ -20,8 +20,9 @@ func (c *Conn) unlockRead() { c.readLock.unlock() }
 // payload. The payload streams: nothing is buffered beyond one frame read.
 // Text is checked as it arrives and a read fails with StatusInvalidPayload
 // (1007) at the first byte that cannot be valid UTF-8. The reader returns
-// io.EOF at the end of the message and is valid until the next call to
-// NextReader or ReadMessage, which discard what is left of it.
+// io.EOF with the message's last bytes (process n before err, as io.Reader
+// asks) and is valid until the next call to NextReader or ReadMessage,
+// which discard what is left of it.
 func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 	c.lockRead()
 	defer c.unlockRead()
@@ -81,11 +82,18 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 // that starting a message allocates nothing.
 type messageReader struct{ c *Conn }
 
+// Read returns the message's last bytes together with io.EOF, as io.Reader
+// allows: a caller reading to the end (io.ReadAll, io.Copy, a JSON decoder)
+// then needs no further call just to learn that the message is over.
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
 	c.lockRead()
 	defer c.unlockRead()
-	return c.readPayload(p)
+	n, err := c.readPayload(p)
+	if n > 0 && err == nil && !c.msgOpen {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // nextMessage discards what is left of the current message and reads up to
