@@ -118,9 +118,10 @@ type Conn struct {
 	control       [maxControlPayload]byte
 
 	// Write side.
-	msgLock   connLock // held for a whole data message
+	msgLock   connLock // held by NextWriter's message, and by any message while one streams
 	frameLock connLock // held for one frame; guards the fields below
 	fw        frameWriter
+	streaming bool // a NextWriter message has sent frames, not yet its last
 	closeSent bool
 	writeErr  error // once set, every write returns it
 

@@ -176,3 +176,22 @@ func tlsPair(t testing.TB) (client, server *tls.Conn) {
 	}
 	return client, server
 }
+
+// BenchmarkWriteMessage is the Conn's own cost of writing a 128-byte
+// message, over a transport that only counts bytes: the locks, the header,
+// and for a client the mask key and masking.
+func BenchmarkWriteMessage(b *testing.B) {
+	for _, client := range []bool{false, true} {
+		b.Run(roleName(client), func(b *testing.B) {
+			c := newConn(&countingSink{}, nil, connConfig{client: client})
+			p := make([]byte, 128)
+			b.SetBytes(int64(len(p)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.WriteMessage(BinaryMessage, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -52,14 +52,11 @@ func (c *Conn) WritePreparedMessage(pm *PreparedMessage) error {
 	} else {
 		frame = pm.plainFrame()
 	}
-	if err := c.lockMessage(); err != nil {
+	withMessageLock, err := c.lockWholeMessage()
+	if err != nil {
 		return err
 	}
-	defer c.unlockMessage()
-	if err := c.lockFrame(nil); err != nil {
-		return err
-	}
-	defer c.unlockFrame()
+	defer c.unlockWholeMessage(withMessageLock)
 	return c.writeEncoded(frame)
 }
 
