@@ -80,13 +80,13 @@ var ErrQueueFull = errors.New("websocket: send queue full: the peer reads more s
 //
 // When the connection already holds the queue limit (DefaultQueueLimit, or
 // QueueLimit of the options) of messages not yet written, counting the one
-// being written, pm is not queued
-// and the error is [ErrQueueFull]: the caller decides whether to drop the
-// message or the peer (Close with [StatusPolicyViolation], say, from a
-// goroutine of its own, since Close waits for the peer). An error from
-// writing a queued message is returned by the calls after it, and the
-// messages queued behind it are dropped. Messages written with the other
-// methods may go out between queued ones, never inside one.
+// being written, pm is not queued and the error is [ErrQueueFull]: the
+// caller decides whether to drop the message or the peer (Close with
+// [StatusPolicyViolation], say, from a goroutine of its own, since Close
+// waits for the peer). An error from writing a queued message is returned by
+// the calls after it, and the messages queued behind it are dropped.
+// Messages written with the other methods may go out between queued ones,
+// never inside one.
 //
 // Close lets the queued messages go out before it sends its close frame; if
 // they are not all written within the close timeout, the peer is not

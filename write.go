@@ -212,8 +212,10 @@ func (c *Conn) writeWholeFrame(op opcode, p []byte) error {
 // NextWriter starts a message of type t and returns a writer for its payload.
 // The writer sends a frame each time its buffer fills and the final frame on
 // Close, so a message of any size streams through a fixed buffer. Other
-// writers wait until Close; control frames do not. The writer is valid until
-// Close; it must not be used after.
+// NextWriter messages wait until Close. A whole message from WriteMessage or
+// WritePreparedMessage may go out before this one's first frame, never
+// between its frames; control frames may. The writer is valid until Close;
+// it must not be used after.
 //
 // With compression on, a message is compressed once it reaches the
 // compression threshold; one that ends below it goes out as it is.
