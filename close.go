@@ -160,9 +160,13 @@ func (c *Conn) CloseNow() error {
 // §7.1.1). Use StatusNoStatusReceived for a close frame without a code.
 //
 // Close is safe from any goroutine and may be called more than once. When
-// another goroutine is reading, that read receives the peer's close frame and
-// returns its *CloseError; otherwise Close reads, and drops, whatever arrives
-// before the peer's close frame.
+// another goroutine is inside a read, that read receives the peer's close
+// frame and returns its *CloseError; otherwise Close reads, and drops,
+// whatever arrives before the peer's close frame. So messages the peer sends
+// after Close starts are lost even with a reading goroutine, if they arrive
+// while it is between two reads: a peer still answering should be given the
+// time to (wait for the answers, or for the pong of a Ping sent after the
+// last message) before Close.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	payload, err := appendClosePayload(nil, code, reason)
 	if err != nil {
