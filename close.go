@@ -162,11 +162,11 @@ func (c *Conn) CloseNow() error {
 // Close is safe from any goroutine and may be called more than once. When
 // another goroutine is inside a read, that read receives the peer's close
 // frame and returns its *CloseError; otherwise Close reads, and drops,
-// whatever arrives before the peer's close frame. So messages the peer sends
-// after Close starts are lost even with a reading goroutine, if they arrive
-// while it is between two reads: a peer still answering should be given the
-// time to (wait for the answers, or for the pong of a Ping sent after the
-// last message) before Close.
+// whatever arrives before the peer's close frame. So messages that arrive
+// after Close starts are dropped even with a reading goroutine, if they come
+// while it is between two reads. To receive the peer's answers to the last
+// messages sent, wait for them, or for the pong of a Ping sent after them,
+// before calling Close.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	payload, err := appendClosePayload(nil, code, reason)
 	if err != nil {
