@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -194,4 +195,23 @@ func BenchmarkWriteMessage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkConnLock is an uncontended lock and unlock of a Conn's lock,
+// which a message costs a few of, next to a sync.Mutex's.
+func BenchmarkConnLock(b *testing.B) {
+	b.Run("connLock", func(b *testing.B) {
+		l := newConnLock()
+		for b.Loop() {
+			l.lock(nil, nil)
+			l.unlock()
+		}
+	})
+	b.Run("sync.Mutex", func(b *testing.B) {
+		var mu sync.Mutex
+		for b.Loop() {
+			mu.Lock()
+			mu.Unlock()
+		}
+	})
 }
