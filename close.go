@@ -164,9 +164,8 @@ func (c *Conn) CloseNow() error {
 // frame and returns its *CloseError; otherwise Close reads, and drops,
 // whatever arrives before the peer's close frame. So messages that arrive
 // after Close starts are dropped even with a reading goroutine, if they come
-// while it is between two reads. To receive the peer's answers to the last
-// messages sent, wait for them, or for the pong of a Ping sent after them,
-// before calling Close.
+// while it is between two reads. To receive everything the peer still
+// sends, use CloseWrite.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	payload, err := appendClosePayload(nil, code, reason)
 	if err != nil {
@@ -208,6 +207,42 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	c.closeTransport()
 	return fmt.Errorf("websocket: the peer did not answer the close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
+}
+
+// CloseWrite starts the closing handshake and leaves the rest to the reading
+// goroutine: it sends a close frame with code and reason and returns. No
+// more messages may be written. Reads go on returning the messages the peer
+// sent before its own close frame; the read that meets that frame returns
+// its *CloseError, and the connection closes as after Close. Use it instead
+// of Close to receive everything the peer still sends, a client's answers
+// to its last requests for one. Messages queued by QueuePreparedMessage go
+// out before the close frame, as with Close.
+//
+// The peer's close frame is awaited for at most the close timeout; then the
+// connection is closed, and a read still waiting fails with an error
+// wrapping net.ErrClosed. A read must be running for the handshake to
+// finish. CloseWrite after the close frame was sent does nothing; it is
+// safe from any goroutine.
+func (c *Conn) CloseWrite(code StatusCode, reason string) error {
+	payload, err := appendClosePayload(nil, code, reason)
+	if err != nil {
+		return err
+	}
+	if !c.awaitQueue(c.cfg.closeTimeout) {
+		c.CloseNow()
+		return fmt.Errorf("websocket: queued messages were not all written within %v, so no close frame was sent: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
+	}
+	switch err := c.writeClose(payload); {
+	case errors.Is(err, errCloseSent):
+		return nil
+	case err != nil:
+		c.CloseNow()
+		return err
+	}
+	// No goroutine waits: the timer closes a connection that is still open
+	// when the handshake should have ended, and does nothing otherwise.
+	time.AfterFunc(c.cfg.closeTimeout, c.closeTransport)
+	return nil
 }
 
 // awaitPeerClose reads and drops frames until the peer's close frame, a read

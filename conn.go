@@ -84,8 +84,8 @@ func (cfg *connConfig) applyDefaults() {
 // (WriteMessage, NextWriter, QueuePreparedMessage, Ping): whole messages are
 // serialized, and control frames go out between the frames of a message
 // being streamed.
-// Close, CloseNow, Ping, the deadline setters and the address getters are
-// safe to call from any goroutine.
+// Close, CloseWrite, CloseNow, Ping, the deadline setters and the address
+// getters are safe to call from any goroutine.
 //
 // Control frames are handled by the reading goroutine: pings are answered,
 // pongs wake [Conn.Ping], and a close frame is answered and ends reading. A

@@ -158,3 +158,67 @@ func TestAbnormalClosure(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseWrite checks the half close: after CloseWrite the reader still
+// gets every message the peer sends before its close frame, then the
+// peer's *CloseError; writes fail; and a peer that never answers has the
+// connection closed after the close timeout.
+func TestCloseWrite(t *testing.T) {
+	t.Run("peer answers after more messages", func(t *testing.T) {
+		c, raw := newRawPeer(t, false)
+		if err := c.CloseWrite(StatusNormalClosure, "done sending"); err != nil {
+			t.Fatalf("CloseWrite = %v", err)
+		}
+		if err := c.CloseWrite(StatusNormalClosure, ""); err != nil {
+			t.Errorf("a second CloseWrite = %v, want nil", err)
+		}
+		b0, p, err := readRawFrame(t, raw)
+		if err != nil || b0 != 0x88 || string(p[2:]) != "done sending" {
+			t.Fatalf("peer read %#x %q, %v; want the close frame", b0, p, err)
+		}
+		if err := c.WriteMessage(TextMessage, []byte("late")); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("WriteMessage after CloseWrite = %v, want an error wrapping net.ErrClosed", err)
+		}
+		// The peer still had answers on their way.
+		for _, m := range []string{"answer 1", "answer 2", "answer 3"} {
+			raw.Write(rawFrame(0x81, true, []byte(m)))
+		}
+		raw.Write(rawFrame(0x88, true, []byte{0x03, 0xe8, 'o', 'k'}))
+		for _, want := range []string{"answer 1", "answer 2", "answer 3"} {
+			_, got, err := c.ReadMessage()
+			if err != nil || string(got) != want {
+				t.Fatalf("ReadMessage = %q, %v; want %q", got, err, want)
+			}
+		}
+		_, _, err = c.ReadMessage()
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != StatusNormalClosure || ce.Reason != "ok" {
+			t.Fatalf("ReadMessage after the answers = %v, want the peer's close 1000 \"ok\"", err)
+		}
+		if !c.isClosed() {
+			t.Error("the server kept the connection open after the closing handshake")
+		}
+	})
+	t.Run("peer never answers", func(t *testing.T) {
+		a, raw := tcpPair(t)
+		c := newConn(a, nil, connConfig{closeTimeout: 50 * time.Millisecond})
+		defer c.CloseNow()
+		go io.Copy(io.Discard, raw)
+		if err := c.CloseWrite(StatusGoingAway, ""); err != nil {
+			t.Fatalf("CloseWrite = %v", err)
+		}
+		read := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			read <- err
+		}()
+		select {
+		case err := <-read:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("ReadMessage = %v, want an error wrapping net.ErrClosed", err)
+			}
+		case <-time.After(testWait):
+			t.Fatal("the read still waited for a close frame long after the close timeout")
+		}
+	})
+}

@@ -116,14 +116,20 @@
 // waiting for the server to close it first (RFC 6455 §7.1.1). Each wait is
 // bounded by [UpgradeOptions.CloseTimeout] or [DialOptions.CloseTimeout],
 // [DefaultCloseTimeout] by default; when the peer does not answer in time,
-// Close closes the connection anyway and returns an error that says so. If another
-// goroutine is reading, that read receives the peer's close frame; otherwise
-// Close reads, and drops, whatever arrives before it. A code that may not be
-// sent, or a reason that is not UTF-8 or is longer than 123 bytes, makes
-// Close return an error before it sends anything.
+// Close closes the connection anyway and returns an error that says so. If
+// another goroutine is inside a read, that read receives the peer's close
+// frame; otherwise Close reads, and drops, whatever arrives before it. A
+// code that may not be sent, or a reason that is not UTF-8 or is longer than
+// 123 bytes, makes Close return an error before it sends anything.
 //
-// [Conn.CloseNow] closes the connection at once, without a handshake. Both
-// may be called more than once; a deferred CloseNow after Close is harmless.
+// [Conn.CloseWrite] is the half close: it sends the close frame and
+// returns, and the reading goroutine goes on receiving what the peer still
+// sends until the peer's close frame, which ends the handshake. A client
+// that wants the answers to its last requests closes this way.
+//
+// [Conn.CloseNow] closes the connection at once, without a handshake. All
+// three may be called more than once; a deferred CloseNow after Close is
+// harmless.
 //
 // What a read returns once the connection ends:
 //   - When the peer sent a close frame: a [*CloseError] with its code and

@@ -13,11 +13,11 @@
 // note and its bytes in hex: "[binary 3 bytes] 0a0b0c". Everything else,
 // status and errors, goes to standard error.
 //
-// At the end of standard input (Ctrl-D on a terminal) wscat pings the server
-// and waits for the pong, so that the answers to the last lines are printed,
-// then closes with status 1000 (normal closure) and waits for the server's
-// answer; on interrupt (Ctrl-C) it closes with 1001 (going away), and a
-// second interrupt stops it at once. It exits 0 when the connection ends with
+// At the end of standard input (Ctrl-D on a terminal) wscat sends a close
+// frame with status 1000 (normal closure) and goes on printing what the
+// server still sends, the answers to the last lines, until the server's
+// close frame; on interrupt (Ctrl-C) it closes with 1001 (going away), and
+// a second interrupt stops it at once. It exits 0 when the connection ends with
 // status 1000 or with no status, 1 when it ends with any other status, when
 // the handshake is refused or when the connection fails, 2 for bad usage and
 // 130 after an interrupt.
@@ -152,11 +152,10 @@ loop:
 					inputFailed = true
 					logger.Printf("reading standard input failed: %v", inputErr)
 				}
-				awaitAnswers(ctx, c)
-				if ctx.Err() != nil {
-					continue // interrupted meanwhile: close with 1001
-				}
-				closeErr = c.Close(websocket.StatusNormalClosure, "")
+				// CloseWrite, not Close: the reader goes on printing what
+				// the server still sends, the answers to the last lines,
+				// until the server's close frame.
+				closeErr = c.CloseWrite(websocket.StatusNormalClosure, "")
 				break loop
 			}
 			typ := websocket.TextMessage
@@ -217,20 +216,6 @@ loop:
 		return failed
 	}
 	return 0
-}
-
-// awaitAnswers waits until the server has answered everything sent so far,
-// for a server that answers messages in order. Close, when the reader is
-// between two messages (or not started yet), takes over reading and drops
-// the messages that arrive before the server's close frame: the answers to
-// the last lines would be lost. A ping's pong comes after them, and the
-// reader is inside a read, where Close cannot take over, when it passes the
-// pong on to Ping. Messages the server sends unasked after the pong may
-// still be dropped.
-func awaitAnswers(ctx context.Context, c *websocket.Conn) {
-	ctx, cancel := context.WithTimeout(ctx, websocket.DefaultCloseTimeout)
-	defer cancel()
-	c.Ping(ctx, nil) // on failure, Close finds out what is wrong
 }
 
 // printMessages prints every message c receives to out until reading fails,
