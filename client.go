@@ -177,9 +177,28 @@ var ownHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Web
 // newHandshakeRequest builds the request of RFC 6455 §4.1 and the key it
 // carries.
 func newHandshakeRequest(u *url.URL, o *DialOptions) (*http.Request, string, error) {
-	for name := range o.Header {
+	// net/http leaves out of the request, without a word, a header whose
+	// name is not a token: say so instead.
+	for name, values := range o.Header {
+		if !isToken(name) {
+			return nil, "", fmt.Errorf("websocket: DialOptions.Header has %q, which is not a header name (RFC 9110 §5.1)", name)
+		}
 		if slices.Contains(ownHeaders, http.CanonicalHeaderKey(name)) {
 			return nil, "", fmt.Errorf("websocket: DialOptions.Header may not set %s: Dial writes it", name)
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return nil, "", fmt.Errorf("websocket: DialOptions.Header %s has a value with a line break or NUL", name)
+			}
+		}
+	}
+	// RFC 6455 §4.1: each offered subprotocol is a token, and unique.
+	for i, p := range o.Subprotocols {
+		if !isToken(p) {
+			return nil, "", fmt.Errorf("websocket: subprotocol %q is not a token (RFC 6455 §4.1)", p)
+		}
+		if slices.Contains(o.Subprotocols[:i], p) {
+			return nil, "", fmt.Errorf("websocket: subprotocol %q is offered twice (RFC 6455 §4.1)", p)
 		}
 	}
 	var nonce [16]byte

@@ -600,6 +600,40 @@ func TestDialRefusesOwnHeaders(t *testing.T) {
 	}
 }
 
+// TestDialRefusesBadOptions checks the options Dial refuses before it
+// dials, with an error that says what is wrong, instead of sending a request
+// from which net/http silently drops a header, or an ambiguous offer.
+func TestDialRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts DialOptions
+		want string
+	}{
+		{"header name with a space", DialOptions{Header: http.Header{"X Trace": {"1"}}}, "not a header name"},
+		{"header name with a colon", DialOptions{Header: http.Header{"X-Trace:": {"1"}}}, "not a header name"},
+		{"header value with a line break", DialOptions{Header: http.Header{"X-Trace": {"1\r\nX-Injected: 1"}}}, "line break"},
+		{"subprotocol with a space", DialOptions{Subprotocols: []string{"chat v2"}}, "not a token"},
+		{"subprotocol list in one", DialOptions{Subprotocols: []string{"a,b"}}, "not a token"},
+		{"empty subprotocol", DialOptions{Subprotocols: []string{""}}, "not a token"},
+		{"subprotocol twice", DialOptions{Subprotocols: []string{"chat", "chat"}}, "twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dialed := false
+			tc.opts.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dialed = true
+				return nil, errors.New("test dialer does not dial")
+			}
+			_, _, err := dialTest(t, testCtx(t), "ws://127.0.0.1:1/", &tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+			if dialed {
+				t.Error("Dial dialed anyway")
+			}
+		})
+	}
+}
+
 func TestDialSubprotocol(t *testing.T) {
 	tests := []struct {
 		name    string
