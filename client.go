@@ -87,7 +87,8 @@ type DialOptions struct {
 //
 // When the server's answer arrived, Dial returns it, also on error; after a
 // refusal its body holds the first few KiB the server sent, for the caller to
-// show. The error is then a *HandshakeError.
+// show. The error is then a *HandshakeError. The body is in memory, and
+// there is none after a 101: it need not be closed.
 func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.Response, error) {
 	var o DialOptions
 	if opts != nil {
