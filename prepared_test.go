@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -237,4 +238,60 @@ func TestQueuePreparedMessageClose(t *testing.T) {
 			t.Errorf("queueing after CloseNow = %v, want an error wrapping net.ErrClosed", err)
 		}
 	})
+}
+
+// TestQueuePreparedMessageRaceWithClose queues from several goroutines while
+// another closes the connection: every call returns (nil, ErrQueueFull or a
+// closed-connection error), the peer reads each sender's messages in order
+// up to the close, and no goroutine is left behind.
+func TestQueuePreparedMessageRaceWithClose(t *testing.T) {
+	for _, closeNow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CloseNow=%v", closeNow), func(t *testing.T) {
+			client, server := newPair(t, connConfig{queueLimit: 64}, connConfig{queueLimit: 64})
+			const senders, perSender = 4, 500
+			msgs := make([][]*PreparedMessage, senders)
+			for s := range msgs {
+				for i := range perSender {
+					msgs[s] = append(msgs[s], queued(t, s, i))
+				}
+			}
+			var wg sync.WaitGroup
+			for s := range senders {
+				wg.Go(func() {
+					for _, pm := range msgs[s] {
+						err := server.QueuePreparedMessage(pm)
+						if err != nil && !errors.Is(err, ErrQueueFull) && !errors.Is(err, net.ErrClosed) {
+							t.Errorf("QueuePreparedMessage = %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				if closeNow {
+					server.CloseNow()
+				} else {
+					server.Close(StatusGoingAway, "")
+				}
+			})
+			next := make([]int, senders)
+			for {
+				_, p, err := client.ReadMessage()
+				if err != nil {
+					break
+				}
+				var s, seq int
+				if _, err := fmt.Sscanf(string(p), "%d %d", &s, &seq); err != nil || s < 0 || s >= senders {
+					t.Fatalf("read %q, which no sender queued", p)
+				}
+				if seq < next[s] {
+					t.Fatalf("sender %d: message %d after message %d", s, seq, next[s]-1)
+				}
+				next[s] = seq + 1
+			}
+			wg.Wait()
+			client.CloseNow()
+			checkNoGoroutines(t)
+		})
+	}
 }
