@@ -171,17 +171,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	// Messages queued by QueuePreparedMessage go out first. A queue that
-	// does not empty within the close timeout means a peer that does not
-	// read, and so would not take a close frame either. Every way out of
-	// Close below has closed the transport, which ends the queue's writer.
+	// Every way out of Close below has closed the transport, which ends
+	// the queue's writer.
 	defer c.awaitQueue(0)
-	if !c.awaitQueue(c.cfg.closeTimeout) {
-		c.closeTransport()
-		return fmt.Errorf("websocket: queued messages were not all written within %v, so no close frame was sent: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
-	}
-	if err := c.writeClose(payload); err != nil && !errors.Is(err, errCloseSent) {
-		c.closeTransport()
+	if err := c.sendClose(payload); err != nil && !errors.Is(err, errCloseSent) {
 		if errors.Is(err, net.ErrClosed) {
 			return nil // closed already: Close is idempotent
 		}
@@ -228,21 +221,34 @@ func (c *Conn) CloseWrite(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	if !c.awaitQueue(c.cfg.closeTimeout) {
-		c.CloseNow()
-		return fmt.Errorf("websocket: queued messages were not all written within %v, so no close frame was sent: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
-	}
-	switch err := c.writeClose(payload); {
+	switch err := c.sendClose(payload); {
 	case errors.Is(err, errCloseSent):
 		return nil
 	case err != nil:
-		c.CloseNow()
+		c.awaitQueue(0)
 		return err
 	}
 	// No goroutine waits: the timer closes a connection that is still open
 	// when the handshake should have ended, and does nothing otherwise.
 	time.AfterFunc(c.cfg.closeTimeout, c.closeTransport)
 	return nil
+}
+
+// sendClose lets the messages queued by QueuePreparedMessage go out, then
+// sends a close frame with payload, or returns errCloseSent when one was sent
+// already. On any other failure it closes the transport. A queue that does
+// not empty within the close timeout means a peer that does not read, and so
+// would not take a close frame either.
+func (c *Conn) sendClose(payload []byte) error {
+	if !c.awaitQueue(c.cfg.closeTimeout) {
+		c.closeTransport()
+		return fmt.Errorf("websocket: queued messages were not all written within %v, so no close frame was sent: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
+	}
+	err := c.writeClose(payload)
+	if err != nil && !errors.Is(err, errCloseSent) {
+		c.closeTransport()
+	}
+	return err
 }
 
 // awaitPeerClose reads and drops frames until the peer's close frame, a read
