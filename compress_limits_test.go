@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,7 +84,7 @@ func TestDeflateBomb(t *testing.T) {
 					go raw.Write(frame)
 					go closeOnClose(raw)
 					var err error
-					alloc, _ := allocatedWhile(func() {
+					alloc, _ := allocatedDuring(func() {
 						if streaming {
 							var r io.Reader
 							if _, r, err = c.NextReader(); err == nil {
@@ -134,17 +133,6 @@ func closeOnClose(raw net.Conn) {
 			return
 		}
 	}
-}
-
-// allocatedWhile returns the bytes and objects the process allocated while
-// f ran.
-func allocatedWhile(f func()) (bytes, objects uint64) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc, after.Mallocs - before.Mallocs
 }
 
 // TestDeflateWireLimit sends a compressed message that never ends, made of

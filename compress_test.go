@@ -116,7 +116,7 @@ func TestDeflateReadAllocs(t *testing.T) {
 				}
 			}
 			read() // the first message may fill pools
-			_, objects := allocatedWhile(func() {
+			_, objects := allocatedDuring(func() {
 				for range messages - 1 {
 					read()
 				}
