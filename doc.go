@@ -291,14 +291,17 @@
 // 16 KiB buffer from a pool that all connections share, and gives it back
 // once it has drained it and the message has ended. Writers take a pooled
 // buffer only for the time of a write: [Conn.WriteMessage] on a server sends
-// the caller's slice as it is, behind a header, and on a client masks it
-// into a 32 KiB pooled buffer, a piece at a time; a [Conn.NextWriter] writer
-// holds a 16 KiB one from its first Write to its Close.
+// the caller's slice as it is, behind a header (over TLS, which has no
+// vectored write, the header and the first 16 KiB are copied into a pooled
+// buffer to make one record), and on a client masks it into a 32 KiB pooled
+// buffer, a piece at a time; a [Conn.NextWriter] writer holds a 16 KiB one
+// from its first Write to its Close.
 // So a connection between messages holds a small struct and, normally, no
 // large buffer (the exception: when the last read exactly filled the small
 // buffer, the next one takes the large buffer, and an idle connection keeps
-// it until data comes); with no goroutine of its own, its cost while idle is that
-// and the goroutine that reads it. [Conn.NextReader] streams without
+// it until data comes); with no goroutine of its own (the writer of
+// [Conn.QueuePreparedMessage] runs only while its queue holds messages), its
+// cost while idle is that and the goroutine that reads it. [Conn.NextReader] streams without
 // allocating; [Conn.ReadMessage] allocates the slice it returns.
 //
 // On a server, most of an idle connection's cost is net/http's, not the

@@ -76,8 +76,7 @@ var ErrQueueFull = errors.New("websocket: send queue full: the peer reads more s
 // empty. So a broadcast loop is not held up by a peer that reads slowly, and
 // the messages queued for one peer leave back to back, which costs the
 // server less CPU per message than writing each to every peer in turn (on
-// loopback 25–45% less than raw TCP's loop, broadcast scenario of
-// benchmarks/).
+// loopback 35–45% less than raw TCP's loop: benchmarks/results/2026-11-22-3.md).
 //
 // When the connection already holds the queue limit (DefaultQueueLimit, or
 // QueueLimit of the options) of messages not yet written, counting the one
