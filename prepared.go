@@ -23,8 +23,10 @@ type PreparedMessage struct {
 	op   opcode
 	data []byte
 
+	plainOnce sync.Once
+	plain     []byte // the unmasked frame
+
 	mu       sync.Mutex
-	plain    []byte         // the unmasked frame
 	deflated map[int][]byte // unmasked compressed frames, by flate level
 }
 
@@ -188,12 +190,13 @@ func (c *Conn) awaitQueue(bound time.Duration) bool {
 	}
 }
 
+// plainFrame returns the unmasked frame, built by the first caller. Every
+// connection of a broadcast asks for it, from as many goroutines with the
+// send queue: once built, it is a read without a lock.
 func (pm *PreparedMessage) plainFrame() []byte {
-	pm.mu.Lock()
-	defer pm.mu.Unlock()
-	if pm.plain == nil {
+	pm.plainOnce.Do(func() {
 		pm.plain = appendFrame(nil, header{fin: true, op: pm.op, length: int64(len(pm.data))}, pm.data)
-	}
+	})
 	return pm.plain
 }
 
