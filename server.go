@@ -2,13 +2,18 @@ package websocket
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,8 +41,9 @@ type UpgradeOptions struct {
 	// accepted; OriginPatterns is then not used.
 	CheckOrigin func(r *http.Request) bool
 
-	// ResponseHeader is added to the 101 response, after any header already
-	// set on the http.ResponseWriter (Set-Cookie, for example).
+	// ResponseHeader is added to the 101 response (200 over HTTP/2), after
+	// any header already set on the http.ResponseWriter (Set-Cookie, for
+	// example).
 	ResponseHeader http.Header
 
 	// ReadLimit is the largest message the Conn reads; 0 means
@@ -93,13 +99,23 @@ func (e *HandshakeError) Error() string {
 // returns the connection. When r is not an acceptable WebSocket request,
 // Upgrade answers it with an HTTP error and a plain-text body that says why,
 // and returns a *HandshakeError saying the same: 405 for a method other than
-// GET, 426 for a WebSocket version other than 13, 403 for a refused origin
-// and 400 for any other malformed request.
+// GET (CONNECT over HTTP/2), 426 for a WebSocket version other than 13, 403
+// for a refused origin and 400 for any other malformed request.
 //
-// Upgrade hijacks the connection through http.NewResponseController, so a
-// ResponseWriter wrapped by middleware works if it has an Unwrap method.
-// Deadlines that the http.Server set on the connection are cleared: they were
-// meant for one request, not for a long-lived connection.
+// Over HTTP/1.1, Upgrade hijacks the connection through
+// http.NewResponseController, so a ResponseWriter wrapped by middleware works
+// if it has an Unwrap method, and the Conn outlives the handler.
+//
+// Over HTTP/2, a WebSocket is an extended CONNECT request (RFC 8441), which
+// net/http's server accepts, and advertises to browsers, when the GODEBUG
+// environment variable holds http2xconnect=1. Upgrade answers it with 200 and
+// the Conn reads the request body and writes the response, each write
+// flushed. The stream, and so the Conn, lasts only as long as the handler:
+// the handler must not return before it is done with the Conn. Once the
+// request's context is done, reads and writes fail.
+//
+// Either way, deadlines that the http.Server set are cleared: they were meant
+// for one request, not for a long-lived connection.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Conn, error) {
 	var o UpgradeOptions
 	if opts != nil {
@@ -112,7 +128,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	}
 	if herr := checkUpgradeRequest(r, &o); herr != nil {
 		if herr.Status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodGet)
+			w.Header().Set("Allow", handshakeMethod(r))
 		}
 		if herr.Status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
@@ -125,6 +141,18 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 	// itself can still succeed.
 	offers, _ := parseExtensions(r.Header)
 	extensions, deflate := negotiateDeflate(offers, o.Compression, level, threshold)
+	cfg := connConfig{
+		subprotocol:  subprotocol,
+		readLimit:    o.ReadLimit,
+		closeTimeout: o.CloseTimeout,
+		queueLimit:   o.QueueLimit,
+		pingHandler:  o.PingHandler,
+		pongHandler:  o.PongHandler,
+		deflate:      deflate,
+	}
+	if r.ProtoMajor >= 2 {
+		return acceptStream(w, r, o.ResponseHeader, extensions, cfg)
+	}
 
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -156,23 +184,34 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		netConn.Close()
 		return nil, fmt.Errorf("websocket: writing the handshake response: %w", err)
 	}
-	return newConn(netConn, buffered, connConfig{
-		subprotocol:  subprotocol,
-		readLimit:    o.ReadLimit,
-		closeTimeout: o.CloseTimeout,
-		queueLimit:   o.QueueLimit,
-		pingHandler:  o.PingHandler,
-		pongHandler:  o.PongHandler,
-		deflate:      deflate,
-	}), nil
+	return newConn(netConn, buffered, cfg), nil
 }
 
-// IsUpgradeRequest reports whether r asks to be upgraded to a WebSocket: its
-// Connection header holds "upgrade" and its Upgrade header "websocket". A
+// IsUpgradeRequest reports whether r asks to be upgraded to a WebSocket: over
+// HTTP/1.1, its Connection header holds "upgrade" and its Upgrade header
+// "websocket"; over HTTP/2, it is a CONNECT with the :protocol "websocket". A
 // handler can use it to serve a page and a WebSocket on the same path.
 func IsUpgradeRequest(r *http.Request) bool {
+	if r.ProtoMajor >= 2 {
+		return isExtendedConnect(r)
+	}
 	return headerHasToken(r.Header, "Connection", "upgrade") &&
 		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// isExtendedConnect reports whether r is an RFC 8441 §4 request for a
+// WebSocket: a CONNECT whose :protocol pseudo-header, which net/http's
+// HTTP/2 server puts among the headers, is "websocket".
+func isExtendedConnect(r *http.Request) bool {
+	return r.Method == http.MethodConnect && r.Header.Get(":protocol") == "websocket"
+}
+
+// handshakeMethod is the method of a WebSocket handshake in r's protocol.
+func handshakeMethod(r *http.Request) string {
+	if r.ProtoMajor >= 2 {
+		return http.MethodConnect
+	}
+	return http.MethodGet
 }
 
 // upgradeHeaders are the headers Upgrade writes itself; copies from the
@@ -193,15 +232,26 @@ func checkUpgradeRequest(r *http.Request, o *UpgradeOptions) *HandshakeError {
 	bad := func(status int, msg string) *HandshakeError {
 		return &HandshakeError{Status: status, Message: msg}
 	}
-	switch {
-	case r.Method != http.MethodGet:
-		return bad(http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request")
-	case !r.ProtoAtLeast(1, 1):
-		return bad(http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later")
-	case !headerHasToken(r.Header, "Connection", "upgrade"):
-		return bad(http.StatusBadRequest, `the Connection header must contain "Upgrade"`)
-	case !headerHasToken(r.Header, "Upgrade", "websocket"):
-		return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
+	if r.ProtoMajor >= 2 {
+		// RFC 8441 §4 and §5: an extended CONNECT, without the Upgrade,
+		// Connection and Sec-WebSocket-Key headers of HTTP/1.1.
+		switch {
+		case r.Method != http.MethodConnect:
+			return bad(http.StatusMethodNotAllowed, "over HTTP/2, a WebSocket handshake must be an extended CONNECT request (RFC 8441)")
+		case r.Header.Get(":protocol") != "websocket":
+			return bad(http.StatusBadRequest, `the :protocol pseudo-header must be "websocket"`)
+		}
+	} else {
+		switch {
+		case r.Method != http.MethodGet:
+			return bad(http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request")
+		case !r.ProtoAtLeast(1, 1):
+			return bad(http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later")
+		case !headerHasToken(r.Header, "Connection", "upgrade"):
+			return bad(http.StatusBadRequest, `the Connection header must contain "Upgrade"`)
+		case !headerHasToken(r.Header, "Upgrade", "websocket"):
+			return bad(http.StatusBadRequest, `the Upgrade header must contain "websocket"`)
+		}
 	}
 	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
 	case len(versions) == 0:
@@ -209,7 +259,7 @@ func checkUpgradeRequest(r *http.Request, o *UpgradeOptions) *HandshakeError {
 	case len(versions) > 1 || trimOWS(versions[0]) != "13":
 		return bad(http.StatusUpgradeRequired, "this server speaks WebSocket version 13 only")
 	}
-	if keys := r.Header.Values("Sec-WebSocket-Key"); len(keys) != 1 || !validKey(keys[0]) {
+	if keys := r.Header.Values("Sec-WebSocket-Key"); r.ProtoMajor < 2 && (len(keys) != 1 || !validKey(keys[0])) {
 		return bad(http.StatusBadRequest, "the Sec-WebSocket-Key header must hold the base64 encoding of 16 bytes")
 	}
 	if err := checkOrigin(r, o); err != nil {
@@ -257,3 +307,125 @@ func selectSubprotocol(r *http.Request, supported []string) string {
 	}
 	return ""
 }
+
+// acceptStream answers an RFC 8441 extended CONNECT with 200 and returns the
+// Conn that runs on the request's stream.
+func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, extensions string, cfg connConfig) (*Conn, error) {
+	h := w.Header()
+	for name := range upgradeHeaders {
+		h.Del(name)
+	}
+	for name, values := range extra {
+		if name = http.CanonicalHeaderKey(name); !upgradeHeaders[name] {
+			h[name] = append(h[name], values...)
+		}
+	}
+	if cfg.subprotocol != "" {
+		h.Set("Sec-WebSocket-Protocol", cfg.subprotocol)
+	}
+	if extensions != "" {
+		h.Set("Sec-WebSocket-Extensions", extensions)
+	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil, fmt.Errorf("websocket: sending the handshake response: %w", err)
+	}
+	s := &streamTransport{
+		ctx:    r.Context(),
+		body:   r.Body,
+		w:      w,
+		rc:     rc,
+		remote: addrOf(r.RemoteAddr),
+	}
+	s.local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return newConn(s, nil, cfg), nil
+}
+
+// streamTransport is the transport of a WebSocket on an HTTP/2 stream (RFC
+// 8441 §5): the request body brings the client's bytes, the response carries
+// the server's.
+type streamTransport struct {
+	ctx    context.Context // the request's: done when the stream or the handler ends
+	body   io.ReadCloser
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	local  net.Addr
+	remote net.Addr
+
+	closed  atomic.Bool
+	writing atomic.Int32 // Writes under way
+}
+
+func (s *streamTransport) Read(p []byte) (int, error) { return s.body.Read(p) }
+
+// Write sends p at once: the HTTP/2 server buffers what a handler writes
+// until it flushes.
+func (s *streamTransport) Write(p []byte) (int, error) {
+	s.writing.Add(1)
+	defer s.writing.Add(-1)
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	return n, err
+}
+
+// usable says why the ResponseWriter must no longer be used, if so. The
+// stream ends when the handler returns, which cancels the request's context
+// first; a ResponseWriter used after that panics, or worse, since net/http
+// reuses its state for other requests.
+func (s *streamTransport) usable() error {
+	if s.closed.Load() || s.ctx.Err() != nil {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// Close ends reading, and a Write blocked on the peer's flow control window
+// (a past deadline resets the stream). The stream itself ends when the
+// handler returns: net/http offers no other way to end a response.
+func (s *streamTransport) Close() error {
+	s.closed.Store(true)
+	err := s.body.Close()
+	if s.writing.Load() > 0 && s.ctx.Err() == nil {
+		s.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+	return err
+}
+
+func (s *streamTransport) SetReadDeadline(t time.Time) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.rc.SetReadDeadline(t)
+}
+
+func (s *streamTransport) SetWriteDeadline(t time.Time) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.rc.SetWriteDeadline(t)
+}
+
+func (s *streamTransport) LocalAddr() net.Addr  { return s.local }
+func (s *streamTransport) RemoteAddr() net.Addr { return s.remote }
+
+// addrOf turns http.Request.RemoteAddr back into a net.Addr.
+func addrOf(hostport string) net.Addr {
+	if ap, err := netip.ParseAddrPort(hostport); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return textAddr(hostport)
+}
+
+// textAddr is an address net/http gave only as text.
+type textAddr string
+
+func (a textAddr) Network() string { return "tcp" }
+func (a textAddr) String() string  { return string(a) }

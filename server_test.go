@@ -625,4 +625,24 @@ func TestIsUpgradeRequest(t *testing.T) {
 			t.Errorf("Connection %q, Upgrade %q: IsUpgradeRequest = %v, want %v", tc.connection, tc.upgrade, got, tc.want)
 		}
 	}
+	// Over HTTP/2 (RFC 8441 §4), net/http's server puts the :protocol
+	// pseudo-header among the headers.
+	for _, tc := range []struct {
+		method, protocol string
+		want             bool
+	}{
+		{http.MethodConnect, "websocket", true},
+		{http.MethodConnect, "", false},
+		{http.MethodConnect, "WebSocket", false},
+		{http.MethodGet, "websocket", false},
+	} {
+		r := httptest.NewRequest(tc.method, "/", nil)
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+		if tc.protocol != "" {
+			r.Header.Set(":protocol", tc.protocol)
+		}
+		if got := IsUpgradeRequest(r); got != tc.want {
+			t.Errorf("HTTP/2 %s with :protocol %q: IsUpgradeRequest = %v, want %v", tc.method, tc.protocol, got, tc.want)
+		}
+	}
 }
