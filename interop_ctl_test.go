@@ -25,13 +25,15 @@ import (
 // test must see. It records one ctlResult per peer and path.
 type ctlServer struct {
 	srv     *httptest.Server
-	httpURL string // http://127.0.0.1:port
-	wsURL   string // ws://127.0.0.1:port
+	http2   bool   // TLS with HTTP/2, which carries WebSockets as in RFC 8441
+	httpURL string // http://127.0.0.1:port, or https://
+	wsURL   string // ws://127.0.0.1:port, or wss://
 	wire    *countingListener
 
-	mu      sync.Mutex
-	results map[string]ctlResult // by peer + path, e.g. "node/ping"
-	changed chan struct{}        // closed and replaced when a result arrives
+	mu       sync.Mutex
+	results  map[string]ctlResult // by peer + path, e.g. "node/ping"
+	changed  chan struct{}        // closed and replaced when a result arrives
+	upgrades []string             // each WebSocket request's protocol, method and path
 
 	handlers sync.WaitGroup // handlers outlive their request once upgraded
 }
@@ -50,12 +52,19 @@ type ctlResult struct {
 	deflateAnswer   string
 }
 
-func startCtlServer(t *testing.T) *ctlServer {
-	s := &ctlServer{results: make(map[string]ctlResult), changed: make(chan struct{})}
+// startCtlServer starts a ctlServer over plain HTTP/1.1, or with http2 over
+// TLS with HTTP/2 offered.
+func startCtlServer(t *testing.T, http2 bool) *ctlServer {
+	s := &ctlServer{results: make(map[string]ctlResult), changed: make(chan struct{}), http2: http2}
 	s.srv = httptest.NewUnstartedServer(s)
 	s.wire = &countingListener{Listener: s.srv.Listener}
 	s.srv.Listener = s.wire
-	s.srv.Start()
+	if http2 {
+		s.srv.EnableHTTP2 = true
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
 	s.httpURL = s.srv.URL
 	s.wsURL = "ws" + strings.TrimPrefix(s.srv.URL, "http")
 	t.Cleanup(func() {
@@ -70,7 +79,15 @@ func (s *ctlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	defer s.handlers.Done()
 	peer := r.URL.Query().Get("peer")
+	if websocket.IsUpgradeRequest(r) {
+		s.mu.Lock()
+		s.upgrades = append(s.upgrades, r.Proto+" "+r.Method+" "+r.URL.Path)
+		s.mu.Unlock()
+	}
 	switch r.URL.Path {
+	case "/echo", "/echoz":
+		serveEcho(w, r)
+		return
 	case "/browser":
 		http.ServeFile(w, r, filepath.Join(interopDir, "browser.html"))
 		return
@@ -98,6 +115,33 @@ func (s *ctlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(ctx, func() { c.CloseNow() })
 	defer stop()
 	s.record(key, serveScenario(ctx, c, r.URL.Path))
+}
+
+// serveEcho echoes as the echo example does, within scenarioTimeout, for a
+// browser whose WebSockets must go to the page's own origin: Chromium uses
+// HTTP/2 for a WebSocket only on a connection it already has.
+func serveEcho(w http.ResponseWriter, r *http.Request) {
+	opts := &websocket.UpgradeOptions{Subprotocols: []string{"chat"}, ReadLimit: 64 << 20}
+	if r.URL.Path == "/echoz" {
+		opts.Compression = websocket.CompressionContextTakeover
+		opts.CompressionThreshold = -1
+	}
+	c, err := websocket.Upgrade(w, r, opts)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	stop := time.AfterFunc(scenarioTimeout, func() { c.CloseNow() })
+	defer stop.Stop()
+	for {
+		typ, p, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(typ, p); err != nil {
+			return
+		}
+	}
 }
 
 // serveScenario runs the server side of one ctlServer scenario.

@@ -50,7 +50,7 @@ func TestInterop(t *testing.T) {
 	}
 	checkNoGoroutineLeak(t)
 
-	ctl := startCtlServer(t)
+	ctl := startCtlServer(t, false)
 	echoURL := startEchoExample(t)
 	// The echo example that accepts permessage-deflate, with context
 	// takeover, compressing every message.
@@ -89,6 +89,33 @@ func TestInterop(t *testing.T) {
 	t.Run("Chromium", func(t *testing.T) {
 		testChromium(t, requireChromium(t), ctl, echoURL, echozURL)
 	})
+}
+
+// TestInteropHTTP2 runs the browser page over HTTP/2 with TLS, where
+// Chromium opens its WebSockets as extended CONNECT streams (RFC 8441) on the
+// page's connection.
+func TestInteropHTTP2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop tests run peer programs; skipped in -short mode")
+	}
+	if !inExtendedConnectChild(t) {
+		return
+	}
+	checkNoGoroutineLeak(t)
+	chromium := requireChromium(t)
+	ctl := startCtlServer(t, true)
+	testChromium(t, chromium, ctl, ctl.wsURL+"/echo", ctl.wsURL+"/echoz")
+
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if len(ctl.upgrades) < 9 {
+		t.Errorf("the server saw %d WebSocket requests, want the page's 9: %q", len(ctl.upgrades), ctl.upgrades)
+	}
+	for _, u := range ctl.upgrades {
+		if !strings.HasPrefix(u, "HTTP/2.0 CONNECT ") {
+			t.Errorf("a WebSocket came as %q, want an HTTP/2 CONNECT", u)
+		}
+	}
 }
 
 // expectedChecks lists the checks a peer client reports. A browser cannot
