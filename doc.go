@@ -274,7 +274,14 @@
 // [DialOptions.TLSConfig], whose ServerName defaults to the URL's host. The
 // handshake is HTTP/1.1, so Dial offers only "http/1.1" through ALPN.
 // [Upgrade] works under any [http.Server], with or without TLS, on HTTP/1.1
-// connections; WebSocket over HTTP/2 (RFC 8441) is not supported yet.
+// and on HTTP/2. Over HTTP/2 a WebSocket is one stream of the connection,
+// opened by an extended CONNECT request (RFC 8441). net/http's server
+// accepts those, and tells browsers so, only when the GODEBUG environment
+// variable holds http2xconnect=1; browsers then open their WebSockets on the
+// HTTP/2 connection they already have to the server. The Conn over HTTP/2
+// lasts as long as the handler, which must not return before it is done
+// with it. [Dial] speaks HTTP/1.1 only: net/http's client cannot send an
+// extended CONNECT.
 //
 // [DialOptions.Proxy] chooses a proxy for each dial; nil means
 // [http.ProxyFromEnvironment], which reads HTTP_PROXY, HTTPS_PROXY and
@@ -307,8 +314,8 @@
 // On a server, most of an idle connection's cost is net/http's, not the
 // Conn's: a handler that keeps reading keeps its goroutine's grown stack and
 // the request's state alive. Hand the Conn to a goroutine of its own and
-// return from the handler, which Upgrade allows since the connection is
-// hijacked, and that state is freed (the benchmarks module measures 17.6
+// return from the handler, which Upgrade allows over HTTP/1.1 since the
+// connection is hijacked (not over HTTP/2), and that state is freed (the benchmarks module measures 17.6
 // KiB of heap and stacks per idle connection the first way, 5.1 KiB the
 // second).
 package websocket
