@@ -296,7 +296,10 @@
 // A Conn reads through a 512-byte buffer that is part of it. When a read
 // fills that buffer, which means more data is waiting, the Conn switches to a
 // 16 KiB buffer from a pool that all connections share, and gives it back
-// once it has drained it and the message has ended. Writers take a pooled
+// once it has drained it and the message has ended. On a plain TCP or Unix
+// socket (not TLS) on Unix systems it does better: it waits for data without
+// a buffer, through the socket's [syscall.RawConn], and reads what came into
+// a pooled 16 KiB buffer, so that a message of up to 16 KiB takes one read. Writers take a pooled
 // buffer only for the time of a write: [Conn.WriteMessage] on a server sends
 // the caller's slice as it is, behind a header (over TLS, which has no
 // vectored write, the header and the first 16 KiB are copied into a pooled

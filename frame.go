@@ -222,6 +222,12 @@ var maskBuffers = sync.Pool{New: func() any {
 // the inline small buffer while traffic is light and switches to a pooled
 // large one when a read fills the small one, which means more data is
 // waiting; it gives the large one back when a read finds the socket drained.
+//
+// On a plain TCP or Unix socket it does better: it waits for data without a
+// buffer, through the socket's syscall.RawConn, and reads into a pooled
+// large buffer only once data is there (readReady). A Conn waiting for its
+// next message then still holds no large buffer, and a message of up to
+// 16 KiB arrives in one read instead of two.
 type frameReader struct {
 	src      io.Reader
 	buf      []byte // small[:] or *pooled
@@ -230,10 +236,19 @@ type frameReader struct {
 	lastFull bool // the last read filled buf: more is probably waiting
 	err      error
 	small    [smallReadSize]byte
+
+	// readReady, when src is a socket, waits for it to be readable and
+	// reads it into a pooled large buffer. It is one field, not the RawConn
+	// and a method value, to keep the Conn within its allocation size class.
+	readReady func() error
 }
 
 func (fr *frameReader) init(src io.Reader, buffered []byte) {
 	fr.src = src
+	if rc := rawConnOf(src); rc != nil {
+		read := fr.readReadyFD // made once: a method value allocates
+		fr.readReady = func() error { return rc.Read(read) }
+	}
 	fr.buf = fr.small[:]
 	// Bytes the peer sent right behind its handshake and that the HTTP layer
 	// had already read are the start of the first frame.
@@ -287,12 +302,25 @@ func (fr *frameReader) fill(n int) error {
 		if fr.err != nil {
 			return fr.err
 		}
-		m, err := fr.src.Read(fr.buf[fr.w:])
-		fr.w += m
-		fr.lastFull = fr.w == len(fr.buf)
-		fr.err = err
+		fr.readMore()
 	}
 	return nil
+}
+
+// readMore reads what the transport has into buf[w:], and sets err if the
+// read failed. An empty small buffer on a socket is read by readReady, which
+// swaps in a large buffer once data is there.
+func (fr *frameReader) readMore() {
+	if fr.readReady != nil && fr.r == fr.w && &fr.buf[0] == &fr.small[0] {
+		if err := fr.readReady(); err != nil {
+			fr.err = err // closed, or past the read deadline
+		}
+	} else {
+		m, err := fr.src.Read(fr.buf[fr.w:])
+		fr.w += m
+		fr.err = err
+	}
+	fr.lastFull = fr.w == len(fr.buf)
 }
 
 // readHeader reads and parses the next frame header.
