@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,15 +81,27 @@ func queued(t *testing.T, sender, seq int) *PreparedMessage {
 
 // TestQueuePreparedMessageOrder queues messages from several goroutines at
 // once, in both roles, and checks that the peer reads every one, each
-// sender's in the order it queued them.
+// sender's in the order it queued them. With compression, the messages past
+// the threshold are compressed with context takeover, one at a time, while
+// the smaller ones go out as frames shared by all connections, several in
+// one write: a batch of queued messages mixes both.
 func TestQueuePreparedMessageOrder(t *testing.T) {
 	const senders, perSender = 4, 300
-	for _, fromClient := range []bool{false, true} {
-		t.Run(roleName(fromClient), func(t *testing.T) {
-			cfg := connConfig{queueLimit: senders * perSender}
+	for _, tc := range []struct {
+		name       string
+		fromClient bool
+		deflate    *deflateConfig
+	}{
+		{"server", false, nil},
+		{"client", true, nil},
+		{"server compressing some", false, &deflateConfig{readWindowBits: 15, level: 1, threshold: 150}},
+		{"server compressing each alone", false, &deflateConfig{readWindowBits: 15, level: 1, threshold: 150, writeNoContext: true, readNoContext: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := connConfig{queueLimit: senders * perSender, deflate: tc.deflate}
 			client, server := newPair(t, cfg, cfg)
 			from, to := server, client
-			if fromClient {
+			if tc.fromClient {
 				from, to = client, server
 			}
 			msgs := make([][]*PreparedMessage, senders)
@@ -294,4 +308,57 @@ func TestQueuePreparedMessageRaceWithClose(t *testing.T) {
 			checkNoGoroutines(t)
 		})
 	}
+}
+
+// TestQueuePreparedMessageBatches checks that messages queued while the
+// writer is held up leave together: on a TCP connection, 200 small messages
+// in a few write system calls, not 200.
+func TestQueuePreparedMessageBatches(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts the process's write system calls in /proc/self/io, which only Linux has")
+	}
+	client, server := newPair(t, connConfig{}, connConfig{})
+	// A streamed message, a frame of it sent and more to come, holds the
+	// queue's writer back while messages pile up behind it.
+	w, err := server.NextWriter(BinaryMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(make([]byte, largeBufferSize+1))
+	const n = 200
+	for i := range n {
+		if err := server.QueuePreparedMessage(queued(t, 0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := writeSyscalls(t)
+	w.Close()
+	for i := range n + 1 {
+		if _, _, err := client.ReadMessage(); err != nil {
+			t.Fatalf("reading message %d: %v", i, err)
+		}
+	}
+	if writes := writeSyscalls(t) - before; writes > n/10 {
+		t.Errorf("the streamed message's end and %d queued messages took %d write system calls, want a few", n, writes)
+	}
+}
+
+// writeSyscalls returns how many write system calls the process has made.
+func writeSyscalls(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if n, ok := strings.CutPrefix(line, "syscw: "); ok {
+			count, err := strconv.Atoi(strings.TrimSpace(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return count
+		}
+	}
+	t.Fatalf("no syscw line in /proc/self/io:\n%s", b)
+	return 0
 }
