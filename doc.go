@@ -293,32 +293,33 @@
 //
 // # Memory
 //
-// A Conn reads through a 512-byte buffer that is part of it. When a read
-// fills that buffer, which means more data is waiting, the Conn switches to a
-// 16 KiB buffer from a pool that all connections share, and gives it back
-// once it has drained it and the message has ended. On a plain TCP or Unix
-// socket (not TLS) on Unix systems it does better: it waits for data without
-// a buffer, through the socket's [syscall.RawConn], and reads what came into
-// a pooled 16 KiB buffer, so that a message of up to 16 KiB takes one read. Writers take a pooled
-// buffer only for the time of a write: [Conn.WriteMessage] on a server sends
-// the caller's slice as it is, behind a header (over TLS, which has no
-// vectored write, the header and the first 16 KiB are copied into a pooled
-// buffer to make one record), and on a client masks it into a 32 KiB pooled
-// buffer, a piece at a time; a [Conn.NextWriter] writer holds a 16 KiB one
-// from its first Write to its Close.
-// So a connection between messages holds a small struct and, normally, no
-// large buffer (the exception: when the last read exactly filled the small
-// buffer, the next one takes the large buffer, and an idle connection keeps
-// it until data comes); with no goroutine of its own (the writer of
-// [Conn.QueuePreparedMessage] runs only while its queue holds messages), its
-// cost while idle is that and the goroutine that reads it. [Conn.NextReader] streams without
-// allocating; [Conn.ReadMessage] allocates the slice it returns.
+// A Conn reads through a 512-byte buffer that is part of it. When a read fills
+// that buffer, which means more data is waiting, the Conn switches to a 16 KiB
+// buffer from a pool that all connections share, and gives it back once it has
+// drained it and the message has ended. On a plain TCP or Unix socket (not
+// TLS) on Unix systems it does better: it waits for data without a buffer,
+// through the socket's [syscall.RawConn], and reads what came into a pooled
+// 16 KiB buffer, so that a message of up to 16 KiB takes one read. Writers
+// take a pooled buffer only for the time of a write: [Conn.WriteMessage] on a
+// server sends the caller's slice as it is, behind a header (over TLS, which
+// has no vectored write, the header and the first 16 KiB are copied into a
+// pooled buffer to make one record), and on a client masks it into a 32 KiB
+// pooled buffer, a piece at a time; a [Conn.NextWriter] writer holds a 16 KiB
+// one from its first Write to its Close. So a connection between messages
+// holds a small struct and, normally, no large buffer (the exception: when the
+// last read exactly filled the small buffer, the next one takes the large
+// buffer, and an idle connection keeps it until data comes); with no goroutine
+// of its own (the writer of [Conn.QueuePreparedMessage] runs only while its
+// queue holds messages), its cost while idle is that and the goroutine that
+// reads it. [Conn.NextReader] streams without allocating; [Conn.ReadMessage]
+// allocates the slice it returns.
 //
 // On a server, most of an idle connection's cost is net/http's, not the
 // Conn's: a handler that keeps reading keeps its goroutine's grown stack and
 // the request's state alive. Hand the Conn to a goroutine of its own and
 // return from the handler, which Upgrade allows over HTTP/1.1 since the
-// connection is hijacked (not over HTTP/2), and that state is freed (the benchmarks module measures 17.6
-// KiB of heap and stacks per idle connection the first way, 5.1 KiB the
-// second).
+// connection is hijacked (not over HTTP/2), and that state is freed: the
+// benchmarks module measures 17.8 KiB of heap and stacks per idle
+// connection the first way, 5.4 KiB the second
+// (benchmarks/results/2026-11-22-4.md).
 package websocket
