@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -514,4 +515,89 @@ func TestConnLock(t *testing.T) {
 			t.Fatal("a waiter did not get the lock when it was unlocked")
 		}
 	})
+}
+
+// TestReadMessageAllocations checks that ReadMessage allocates the slice it
+// returns and, once its pooled chunks are warm, nothing else, whether the
+// message's size is announced, too large to trust, or spread over fragments.
+func TestReadMessageAllocations(t *testing.T) {
+	if raceDetectorOn() {
+		t.Skip("the race detector makes sync.Pool drop items at random; .ci/run runs this test without it")
+	}
+	// A collection empties the pools, and a test cannot time it.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for _, tc := range []struct {
+		name        string
+		size, piece int // piece: the fragments' size, 0 for one frame
+	}{
+		{"16 KiB", 16 << 10, 0},
+		{"200 KiB", 200 << 10, 0},
+		{"1 MiB", 1 << 20, 0},
+		{"300 KiB in 7 KiB fragments", 300 << 10, 7 << 10},
+		{"10 B in 3 B fragments", 10, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, raw := newRawPeer(t, false)
+			msg := make([]byte, tc.size)
+			for i := range msg {
+				msg[i] = byte(i * 7)
+			}
+			// The client's frames, built before anything is measured.
+			var wire []byte
+			if tc.piece == 0 {
+				wire = rawFrame(0x82, true, msg)
+			} else {
+				for i := 0; i < len(msg); i += tc.piece {
+					b0 := byte(0x00) // continuation
+					if i == 0 {
+						b0 = 0x02
+					}
+					if i+tc.piece >= len(msg) {
+						b0 |= 0x80
+					}
+					wire = append(wire, rawFrame(b0, true, msg[i:min(i+tc.piece, len(msg))])...)
+				}
+			}
+			const warm, measured = 3, 3
+			go func() {
+				for range warm + measured {
+					if _, err := raw.Write(wire); err != nil {
+						return
+					}
+				}
+			}()
+			read := func() {
+				_, p, err := server.ReadMessage()
+				if err != nil || !bytes.Equal(p, msg) {
+					t.Fatalf("ReadMessage returned %d bytes, %v; want the %d bytes sent", len(p), err, len(msg))
+				}
+			}
+			for range warm {
+				read()
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range measured {
+				read()
+			}
+			runtime.ReadMemStats(&after)
+			if objects := after.Mallocs - before.Mallocs; objects != measured {
+				t.Errorf("%d ReadMessage calls allocated %d objects (%d bytes), want one each", measured, objects, after.TotalAlloc-before.TotalAlloc)
+			}
+		})
+	}
+}
+
+// raceDetectorOn reports whether the test binary was built with -race.
+func raceDetectorOn() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }

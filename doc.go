@@ -210,8 +210,9 @@
 // setting. A message over the limit fails the connection with
 // [StatusMessageTooBig] (1009) as soon as a frame header announces it, before
 // its payload is read. [Conn.ReadMessage] does not trust a frame's declared
-// length for more than 64 KiB of allocation up front; beyond that the slice
-// grows as bytes arrive.
+// length for more than 64 KiB of allocation up front; a larger message, or
+// one in fragments, is read into pooled chunks that grow as bytes arrive and
+// then copied into one slice of its size, the only allocation.
 //
 // [Conn.SetReadDeadline] and [Conn.SetWriteDeadline] bound reads and writes.
 // A read that times out fails the Conn for reading, and a write that times

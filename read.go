@@ -1,12 +1,14 @@
 package websocket
 
 import (
+	"bytes"
 	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"sync"
 )
 
 // The read path: bytes -> frame reader -> (unmask, UTF-8 check) -> message
@@ -34,8 +36,8 @@ func (c *Conn) NextReader() (MessageType, io.Reader, error) {
 }
 
 // ReadMessage reads the next data message whole. The returned slice is the
-// caller's. Like NextReader, it fails as soon as text turns out invalid and
-// before a message grows past the read limit.
+// caller's, and the only allocation. Like NextReader, it fails as soon as
+// text turns out invalid and before a message grows past the read limit.
 func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 	c.lockRead()
 	defer c.unlockRead()
@@ -43,39 +45,121 @@ func (c *Conn) ReadMessage() (MessageType, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	// A single frame announces the message's size, but a length field is
-	// only a claim: allocate up front no more than a peer can make us hold
-	// for free, and grow as bytes really arrive.
-	const trustedSize = 64 << 10
-	size := int64(smallReadSize)
-	knownSize := c.frame.fin && !c.msgCompressed
-	if knownSize {
-		size = min(c.frameLeft, trustedSize)
+	var p []byte
+	if c.frame.fin && !c.msgCompressed && c.frameLeft <= trustedSize {
+		p, err = c.readKnownSize()
+	} else {
+		p, err = c.readInChunks()
 	}
-	b := make([]byte, 0, size)
+	if err != nil {
+		return 0, nil, err
+	}
+	return t, p, nil
+}
+
+// trustedSize is how much ReadMessage allocates on a frame header's word: a
+// length field is only a claim, and a peer must not make a server hold
+// more than this for the price of a header.
+const trustedSize = 64 << 10
+
+// readKnownSize reads a message of one frame of at most trustedSize bytes
+// into a slice of its size.
+func (c *Conn) readKnownSize() ([]byte, error) {
+	p := make([]byte, c.frameLeft)
+	n := 0
 	for {
-		if !c.msgOpen || knownSize && c.frameLeft == 0 {
-			if err := c.endMessage(); err != nil {
-				return 0, nil, err
-			}
-			return t, b, nil
+		m, err := c.readPayload(p[n:])
+		n += m
+		if err == io.EOF {
+			return p, nil
 		}
-		if len(b) == cap(b) {
-			// Double, but never past what the message may still bring:
-			// the rest of its last frame, or the read limit.
-			grow := int64(cap(b))
-			if knownSize {
-				grow = min(grow, c.frameLeft)
-			}
-			grow = min(grow, c.readLimit.Load()-int64(len(b)))
-			b = append(b, make([]byte, max(grow, 1))...)[:len(b)]
-		}
-		n, err := c.readPayload(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil && err != io.EOF {
-			return 0, nil, err
+		if err != nil {
+			return nil, err
 		}
 	}
+}
+
+// readInChunks reads a message of unknown or untrusted size into pooled
+// chunks, each twice the size of the one before, up to 1 MiB, and returns
+// them joined in one slice of the message's size. Memory so follows the
+// bytes that really arrive, and the result is the one allocation. It stays
+// out of line, so that its frame is not on the stack of a goroutine that
+// waits in ReadMessage for the next message.
+//
+//go:noinline
+func (c *Conn) readInChunks() ([]byte, error) {
+	chunks := chunkLists.Get().(*chunkList)
+	defer chunks.release()
+	class := 0
+	for {
+		buf := chunkPools[class].Get().(*[]byte)
+		n := 0
+		var err error
+		for n < len(*buf) && err == nil {
+			var m int
+			m, err = c.readPayload((*buf)[n:])
+			n += m
+		}
+		chunks.add(buf, n)
+		if err == io.EOF {
+			return chunks.join(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		class = min(class+1, len(chunkPools)-1)
+	}
+}
+
+// chunkPools hold the chunks of readInChunks: 16 KiB, 32 KiB and so on to
+// 1 MiB.
+var chunkPools [7]sync.Pool
+
+func init() {
+	for i := range chunkPools {
+		size := 16 << 10 << i
+		chunkPools[i].New = func() any {
+			b := make([]byte, size)
+			return &b
+		}
+	}
+}
+
+// chunkList is what readInChunks has read: pooled chunks and the part of
+// each that holds message bytes.
+type chunkList struct {
+	pooled []*[]byte
+	filled [][]byte
+}
+
+var chunkLists = sync.Pool{New: func() any { return new(chunkList) }}
+
+func (l *chunkList) add(buf *[]byte, n int) {
+	l.pooled = append(l.pooled, buf)
+	l.filled = append(l.filled, (*buf)[:n])
+}
+
+// join copies the chunks into one slice, never nil.
+func (l *chunkList) join() []byte {
+	size := 0
+	for _, b := range l.filled {
+		size += len(b)
+	}
+	if size == 0 {
+		return []byte{}
+	}
+	return bytes.Join(l.filled, nil) // one allocation, which bytes.Join does not clear
+}
+
+// release gives the chunks back to their pools and the list to its own.
+func (l *chunkList) release() {
+	for i, buf := range l.pooled {
+		chunkPools[min(i, len(chunkPools)-1)].Put(buf)
+	}
+	clear(l.pooled)
+	clear(l.filled)
+	l.pooled, l.filled = l.pooled[:0], l.filled[:0]
+	chunkLists.Put(l)
 }
 
 // messageReader is the io.Reader NextReader returns. It lives in the Conn so
