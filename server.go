@@ -327,6 +327,8 @@ func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, ext
 		h.Set("Sec-WebSocket-Extensions", extensions)
 	}
 	rc := http.NewResponseController(w)
+	// The http.Server's ReadTimeout and WriteTimeout apply to each stream,
+	// and were meant for one request.
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)

@@ -57,7 +57,7 @@ type h2Server struct {
 	requests chan *http.Request // each request that Upgrade accepted
 }
 
-func startH2Server(t *testing.T, opts *websocket.UpgradeOptions, serve func(c *websocket.Conn, r *http.Request)) *h2Server {
+func startH2Server(t *testing.T, opts *websocket.UpgradeOptions, serve func(c *websocket.Conn, r *http.Request), setup ...func(*http.Server)) *h2Server {
 	t.Helper()
 	s := &h2Server{requests: make(chan *http.Request, 16)}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -69,6 +69,9 @@ func startH2Server(t *testing.T, opts *websocket.UpgradeOptions, serve func(c *w
 		serve(c, r)
 	}))
 	s.EnableHTTP2 = true
+	for _, f := range setup {
+		f(s.Config)
+	}
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
@@ -263,6 +266,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("HandlerReturns", testHTTP2HandlerReturns)
 	t.Run("CloseNowUnblocksWriter", testHTTP2CloseNowUnblocksWriter)
 	t.Run("ReadDeadline", testHTTP2ReadDeadline)
+	t.Run("OutlivesServerTimeouts", testHTTP2OutlivesServerTimeouts)
 }
 
 // echo writes back every message it reads until the read fails. A text
@@ -458,5 +462,22 @@ func testHTTP2ReadDeadline(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the read deadline did not end the read")
+	}
+}
+
+// testHTTP2OutlivesServerTimeouts checks that the http.Server's timeouts,
+// meant for one request, do not end a WebSocket on an HTTP/2 stream.
+func testHTTP2OutlivesServerTimeouts(t *testing.T) {
+	s := startH2Server(t, nil, echo, func(srv *http.Server) {
+		srv.ReadTimeout = 100 * time.Millisecond
+		srv.WriteTimeout = 100 * time.Millisecond
+	})
+	c := dialH2(t, s, false)
+	time.Sleep(300 * time.Millisecond)
+	if err := c.WriteMessage(websocket.TextMessage, []byte("still there?")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "still there?" {
+		t.Fatalf("after the server's timeouts, the echo came back as %q, %v", p, err)
 	}
 }
