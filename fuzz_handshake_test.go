@@ -99,21 +99,16 @@ func FuzzHandshakeRequest(f *testing.F) {
 	f.Add([]byte(strings.Replace(fuzzRequest, "Version: 13", "Version: 8", 1)))
 	f.Add([]byte(strings.Replace(fuzzRequest, "GET", "POST", 1)))
 	f.Add([]byte(strings.Replace(fuzzRequest, "Origin: http://server.example.com", "Origin: http://evil.example", 1)))
+	f.Add([]byte(strings.Replace(fuzzRequest, "GET", "CONNECT", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data)))
 		if err != nil {
 			return
 		}
+		checkHTTP2UpgradeRequest(t, r)
 		herr := checkUpgradeRequest(r, &UpgradeOptions{})
 		if herr != nil {
-			switch herr.Status {
-			case http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusUpgradeRequired:
-			default:
-				t.Fatalf("refused with status %d", herr.Status)
-			}
-			if !strings.HasPrefix(herr.Error(), "websocket: ") || herr.Message == "" {
-				t.Fatalf("refusal %q says nothing or not where it comes from", herr.Error())
-			}
+			checkRefusal(t, herr)
 			return
 		}
 		switch {
@@ -144,6 +139,51 @@ func FuzzHandshakeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkRefusal fails t unless herr is a refusal Upgrade may answer with.
+func checkRefusal(t *testing.T, herr *HandshakeError) {
+	t.Helper()
+	switch herr.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusUpgradeRequired:
+	default:
+		t.Fatalf("refused with status %d", herr.Status)
+	}
+	if !strings.HasPrefix(herr.Error(), "websocket: ") || herr.Message == "" {
+		t.Fatalf("refusal %q says nothing or not where it comes from", herr.Error())
+	}
+}
+
+// checkHTTP2UpgradeRequest runs the server's checks on r as if it came over
+// HTTP/2, with its Upgrade header as the :protocol pseudo-header, and fails
+// t if they accept what RFC 8441 §4 and §5 do not: anything but an extended
+// CONNECT for "websocket" at version 13, from the request's own origin.
+func checkHTTP2UpgradeRequest(t *testing.T, r *http.Request) {
+	t.Helper()
+	r2 := r.Clone(r.Context())
+	r2.Proto, r2.ProtoMajor, r2.ProtoMinor = "HTTP/2.0", 2, 0
+	r2.Header.Del("Upgrade")
+	if protocol := r.Header.Get("Upgrade"); protocol != "" {
+		r2.Header.Set(":protocol", protocol)
+	}
+	if herr := checkUpgradeRequest(r2, &UpgradeOptions{}); herr != nil {
+		checkRefusal(t, herr)
+		return
+	}
+	switch {
+	case r2.Method != http.MethodConnect:
+		t.Fatalf("over HTTP/2, accepted method %q", r2.Method)
+	case r2.Header.Get(":protocol") != "websocket":
+		t.Fatalf("over HTTP/2, accepted :protocol %q", r2.Header.Get(":protocol"))
+	case len(r2.Header["Sec-Websocket-Version"]) != 1 || strings.TrimSpace(r2.Header["Sec-Websocket-Version"][0]) != "13":
+		t.Fatalf("over HTTP/2, accepted Sec-WebSocket-Version %q", r2.Header["Sec-Websocket-Version"])
+	}
+	if origin := r2.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r2.Host) {
+			t.Fatalf("over HTTP/2, accepted Origin %q for Host %q", origin, r2.Host)
+		}
+	}
 }
 
 // hasTokenRef reports whether any comma-separated item of values is token,
