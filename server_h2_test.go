@@ -1,10 +1,11 @@
 package websocket_test
 
-// Tests of WebSockets over HTTP/2 (RFC 8441): net/http's HTTP/2 client opens
-// extended CONNECT streams to an httptest server whose handler calls Upgrade.
+// Tests of WebSockets over HTTP/2 (RFC 8441): a bare HTTP/2 client (h2Stream;
+// net/http's client refuses the :protocol pseudo-header) opens extended
+// CONNECT streams to an httptest server whose handler calls Upgrade.
 // net/http's server takes extended CONNECT only with GODEBUG
-// http2xconnect=1, which it reads once at start, so each test runs itself
-// again in a child process with it set.
+// http2xconnect=1, which it reads once at start, so TestHTTP2 and
+// TestInteropHTTP2 run themselves again in a child process with it set.
 
 import (
 	"bytes"
