@@ -445,6 +445,23 @@ func (fw *frameWriter) writeFrame(scratch []byte, fin bool, op opcode, rsv byte,
 	}
 }
 
+// writeFrames writes whole frames, encoded already, in one vectored write
+// where the transport can, else one write each.
+func (fw *frameWriter) writeFrames(frames [][]byte) error {
+	if !fw.vectored {
+		for _, frame := range frames {
+			if _, err := fw.dst.Write(frame); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fw.vec = frames
+	_, err := fw.vec.WriteTo(fw.dst) // consumes fw.vec
+	fw.vec = nil
+	return err
+}
+
 // writev writes a and b in one write: vectored where the transport can,
 // else copied into a pooled buffer, which they must fit.
 func (fw *frameWriter) writev(a, b []byte) error {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
-	"net"
 	"sync"
 	"time"
 )
@@ -138,9 +137,7 @@ type sendQueue struct {
 	err       error              // the first write error
 	idle      chan struct{}      // closed when the running writer ends; nil while none runs
 
-	// The writer's alone.
-	frames [][]byte    // shared frames gathered for one vectored write
-	vec    net.Buffers // frames as written, consumed by the write
+	frames [][]byte // the writer's: shared frames gathered for one vectored write
 }
 
 // queueWriteBytes bounds the frames gathered into one vectored write. In the
@@ -216,7 +213,7 @@ func (c *Conn) writeBatch(batch []*PreparedMessage) error {
 }
 
 // writeFrames writes whole frames encoded already, in one vectored write
-// where the transport can.
+// where the transport can (see frameWriter.writeFrames).
 func (c *Conn) writeFrames(frames [][]byte) error {
 	if len(frames) == 0 {
 		return nil
@@ -226,22 +223,14 @@ func (c *Conn) writeFrames(frames [][]byte) error {
 		return err
 	}
 	defer c.unlockWholeMessage(withMessageLock)
-	if len(frames) == 1 || !c.fw.vectored {
-		for _, frame := range frames {
-			if err := c.writeEncoded(frame); err != nil {
-				return err
-			}
-		}
-		return nil
+	if len(frames) == 1 {
+		return c.writeEncoded(frames[0])
 	}
 	if err := c.writable(); err != nil {
 		return err
 	}
-	q := &c.queue
-	q.vec = frames
-	_, err = q.vec.WriteTo(c.tr)
-	clear(frames) // WriteTo consumed q.vec; frames still refers to every message
-	q.vec = nil
+	err = c.fw.writeFrames(frames)
+	clear(frames) // the frames of every message, which the queue need not keep
 	if err != nil {
 		c.writeErr = c.writeFailed(err)
 		return c.writeErr
