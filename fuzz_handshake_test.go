@@ -120,8 +120,6 @@ func FuzzHandshakeRequest(f *testing.F) {
 			t.Fatalf("accepted Connection %q", r.Header["Connection"])
 		case !hasTokenRef(r.Header["Upgrade"], "websocket"):
 			t.Fatalf("accepted Upgrade %q", r.Header["Upgrade"])
-		case len(r.Header["Sec-Websocket-Version"]) != 1 || strings.TrimSpace(r.Header["Sec-Websocket-Version"][0]) != "13":
-			t.Fatalf("accepted Sec-WebSocket-Version %q", r.Header["Sec-Websocket-Version"])
 		}
 		keys := r.Header["Sec-Websocket-Key"]
 		if len(keys) != 1 {
@@ -130,15 +128,25 @@ func FuzzHandshakeRequest(f *testing.F) {
 		if nonce, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(nonce) != 16 || len(keys[0]) != 24 {
 			t.Fatalf("accepted Sec-WebSocket-Key %q: not 16 bytes in base64", keys[0])
 		}
-		// With no OriginPatterns, only same-origin requests (or none from a
-		// browser) pass (RFC 6455 §10.2).
-		if origin := r.Header.Get("Origin"); origin != "" {
-			u, err := url.Parse(origin)
-			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
-				t.Fatalf("accepted Origin %q for Host %q", origin, r.Host)
-			}
-		}
+		checkVersionAndOrigin(t, r)
 	})
+}
+
+// checkVersionAndOrigin fails t if an accepted request r, over either HTTP
+// version, is not for WebSocket version 13 or comes from another site: with
+// no OriginPatterns, only same-origin requests (or none from a browser) pass
+// (RFC 6455 §10.2).
+func checkVersionAndOrigin(t *testing.T, r *http.Request) {
+	t.Helper()
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		t.Fatalf("%s: accepted Sec-WebSocket-Version %q", r.Proto, v)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+			t.Fatalf("%s: accepted Origin %q for Host %q", r.Proto, origin, r.Host)
+		}
+	}
 }
 
 // checkRefusal fails t unless herr is a refusal Upgrade may answer with.
@@ -175,15 +183,8 @@ func checkHTTP2UpgradeRequest(t *testing.T, r *http.Request) {
 		t.Fatalf("over HTTP/2, accepted method %q", r2.Method)
 	case r2.Header.Get(":protocol") != "websocket":
 		t.Fatalf("over HTTP/2, accepted :protocol %q", r2.Header.Get(":protocol"))
-	case len(r2.Header["Sec-Websocket-Version"]) != 1 || strings.TrimSpace(r2.Header["Sec-Websocket-Version"][0]) != "13":
-		t.Fatalf("over HTTP/2, accepted Sec-WebSocket-Version %q", r2.Header["Sec-Websocket-Version"])
 	}
-	if origin := r2.Header.Get("Origin"); origin != "" {
-		u, err := url.Parse(origin)
-		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r2.Host) {
-			t.Fatalf("over HTTP/2, accepted Origin %q for Host %q", origin, r2.Host)
-		}
-	}
+	checkVersionAndOrigin(t, r2)
 }
 
 // hasTokenRef reports whether any comma-separated item of values is token,
