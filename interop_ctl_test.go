@@ -104,17 +104,26 @@ func (s *ctlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := peer + r.URL.Path
-	c, err := websocket.Upgrade(w, r, &websocket.UpgradeOptions{CloseTimeout: 5 * time.Second})
+	c, ctx, end, err := upgradeScenario(w, r, &websocket.UpgradeOptions{CloseTimeout: 5 * time.Second})
 	if err != nil {
 		s.record(key, ctlResult{err: fmt.Errorf("upgrade failed: %w", err)})
 		return
 	}
-	defer c.CloseNow()
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.CloseNow() })
-	defer stop()
+	defer end()
 	s.record(key, serveScenario(ctx, c, r.URL.Path))
+}
+
+// upgradeScenario upgrades r with opts for a scenario that may last
+// scenarioTimeout: its context ends then, and closes the Conn. The caller
+// defers end, which closes the Conn in any case.
+func upgradeScenario(w http.ResponseWriter, r *http.Request, opts *websocket.UpgradeOptions) (*websocket.Conn, context.Context, func(), error) {
+	c, err := websocket.Upgrade(w, r, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+	stop := context.AfterFunc(ctx, func() { c.CloseNow() })
+	return c, ctx, func() { stop(); cancel(); c.CloseNow() }, nil
 }
 
 // serveEcho echoes as the echo example does, within scenarioTimeout, for a
@@ -126,13 +135,11 @@ func serveEcho(w http.ResponseWriter, r *http.Request) {
 		opts.Compression = websocket.CompressionContextTakeover
 		opts.CompressionThreshold = -1
 	}
-	c, err := websocket.Upgrade(w, r, opts)
+	c, _, end, err := upgradeScenario(w, r, opts)
 	if err != nil {
 		return
 	}
-	defer c.CloseNow()
-	stop := time.AfterFunc(scenarioTimeout, func() { c.CloseNow() })
-	defer stop.Stop()
+	defer end()
 	for {
 		typ, p, err := c.ReadMessage()
 		if err != nil {

@@ -106,18 +106,14 @@ func (s *ctlServer) serveDeflate(w http.ResponseWriter, r *http.Request) {
 		mode = websocket.CompressionNoContextTakeover
 	}
 	wire := s.wire.count(r.RemoteAddr)
-	c, err := websocket.Upgrade(w, r, &websocket.UpgradeOptions{
+	c, _, end, err := upgradeScenario(w, r, &websocket.UpgradeOptions{
 		Compression: mode, CompressionThreshold: -1, ReadLimit: 64 << 20, CloseTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		s.record(key, ctlResult{err: fmt.Errorf("upgrade failed: %w", err)})
 		return
 	}
-	defer c.CloseNow()
-	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { c.CloseNow() })
-	defer stop()
+	defer end()
 	var res ctlResult
 	_, offer := parseExtension(r.Header.Get("Sec-WebSocket-Extensions"))
 	res.deflateAnswer = offer["server_max_window_bits"]
@@ -417,12 +413,6 @@ func testNodeClientDeflate(t *testing.T, node string, ctl *ctlServer, echozURL s
 	if err := p.wait(ctx); err != nil {
 		t.Errorf("the %s did not finish cleanly: %v", p.name, err)
 	}
-	var checks []peerEvent
-	for _, ev := range p.events() {
-		if ev.Event == "check" {
-			checks = append(checks, ev)
-		}
-	}
-	checkReport(t, p.name, checks, want)
+	checkReport(t, p.name, p.checks(), want)
 	ctl.verifyDeflate(t, "node", conns)
 }

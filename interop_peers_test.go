@@ -239,13 +239,7 @@ func testPeerClient(t *testing.T, p *peerProcess, ctl *ctlServer, peer string, w
 	if err := p.wait(ctx); err != nil {
 		t.Errorf("the %s did not finish cleanly: %v", p.name, err)
 	}
-	var checks []peerEvent
-	for _, ev := range p.events() {
-		if ev.Event == "check" {
-			checks = append(checks, ev)
-		}
-	}
-	checkReport(t, p.name, checks, want)
+	checkReport(t, p.name, p.checks(), want)
 	ctl.verify(t, ctx, peer)
 }
 

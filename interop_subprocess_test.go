@@ -217,6 +217,17 @@ func (p *peerProcess) events() []peerEvent {
 	return evs
 }
 
+// checks returns the peer's events that report a check.
+func (p *peerProcess) checks() []peerEvent {
+	var checks []peerEvent
+	for _, ev := range p.events() {
+		if ev.Event == "check" {
+			checks = append(checks, ev)
+		}
+	}
+	return checks
+}
+
 // lineLog is an io.Writer that keeps what is written as lines.
 type lineLog struct {
 	mu      sync.Mutex
