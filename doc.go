@@ -300,20 +300,20 @@
 // drained it and the message has ended. On a plain TCP or Unix socket (not
 // TLS) on Unix systems it does better: it waits for data without a buffer,
 // through the socket's [syscall.RawConn], and reads what came into a pooled
-// 16 KiB buffer, so that a message of up to 16 KiB takes one read. Writers
-// take a pooled buffer only for the time of a write: [Conn.WriteMessage] on a
-// server sends the caller's slice as it is, behind a header (over TLS, which
-// has no vectored write, the header and the first 16 KiB are copied into a
-// pooled buffer to make one record), and on a client masks it into a 32 KiB
-// pooled buffer, a piece at a time; a [Conn.NextWriter] writer holds a 16 KiB
-// one from its first Write to its Close. So a connection between messages
-// holds a small struct and, normally, no large buffer (the exception: when the
-// last read exactly filled the small buffer, the next one takes the large
-// buffer, and an idle connection keeps it until data comes); with no goroutine
-// of its own (the writer of [Conn.QueuePreparedMessage] runs only while its
-// queue holds messages), its cost while idle is that and the goroutine that
-// reads it. [Conn.NextReader] streams without allocating; [Conn.ReadMessage]
-// allocates the slice it returns.
+// 16 KiB buffer, so that a message whose frame fits in it takes one read.
+// Writers take a pooled buffer only for the time of a write:
+// [Conn.WriteMessage] on a server sends the caller's slice as it is, behind a
+// header (over TLS, which has no vectored write, the header and the first
+// 16 KiB are copied into a pooled buffer to make one record), and on a client
+// masks it into a 32 KiB pooled buffer, a piece at a time; a [Conn.NextWriter]
+// writer holds a 16 KiB one from its first Write to its Close. So a connection
+// between messages holds a small struct and, normally, no large buffer (the
+// exception: when the last read exactly filled the small buffer, the next one
+// takes the large buffer, and an idle connection keeps it until data comes);
+// with no goroutine of its own (the writer of [Conn.QueuePreparedMessage] runs
+// only while its queue holds messages), its cost while idle is that and the
+// goroutine that reads it. [Conn.NextReader] streams without allocating;
+// [Conn.ReadMessage] allocates the slice it returns.
 //
 // On a server, most of an idle connection's cost is net/http's, not the
 // Conn's: a handler that keeps reading keeps its goroutine's grown stack and

@@ -226,8 +226,8 @@ var maskBuffers = sync.Pool{New: func() any {
 // On a plain TCP or Unix socket it does better: it waits for data without a
 // buffer, through the socket's syscall.RawConn, and reads into a pooled
 // large buffer only once data is there (readReady). A Conn waiting for its
-// next message then still holds no large buffer, and a message of up to
-// 16 KiB arrives in one read instead of two.
+// next message then still holds no large buffer, and a message whose frame
+// fits in the large buffer arrives in one read instead of two.
 type frameReader struct {
 	src      io.Reader
 	buf      []byte // small[:] or *pooled
