@@ -82,11 +82,7 @@ func (c *Conn) readKnownSize() ([]byte, error) {
 // readInChunks reads a message of unknown or untrusted size into pooled
 // chunks, each twice the size of the one before, up to 1 MiB, and returns
 // them joined in one slice of the message's size. Memory so follows the
-// bytes that really arrive, and the result is the one allocation. It stays
-// out of line, so that its frame is not on the stack of a goroutine that
-// waits in ReadMessage for the next message.
-//
-//go:noinline
+// bytes that really arrive, and the result is the one allocation.
 func (c *Conn) readInChunks() ([]byte, error) {
 	chunks := chunkLists.Get().(*chunkList)
 	defer chunks.release()
