@@ -212,7 +212,8 @@
 // its payload is read. [Conn.ReadMessage] does not trust a frame's declared
 // length for more than 64 KiB of allocation up front; a larger message, or
 // one in fragments, is read into pooled chunks that grow as bytes arrive and
-// then copied into one slice of its size, the only allocation.
+// then copied into one slice of its size, the only allocation while the
+// pools hold the chunks (a garbage collection empties them).
 //
 // [Conn.SetReadDeadline] and [Conn.SetWriteDeadline] bound reads and writes.
 // A read that times out fails the Conn for reading, and a write that times
