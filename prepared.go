@@ -136,8 +136,6 @@ type sendQueue struct {
 	unwritten int                // accepted and not yet written: pending or in the writer's batch
 	err       error              // the first write error
 	idle      chan struct{}      // closed when the running writer ends; nil while none runs
-
-	frames [][]byte // the writer's: shared frames gathered for one vectored write
 }
 
 // queueWriteBytes bounds the frames gathered into one vectored write. In the
@@ -175,9 +173,6 @@ func (c *Conn) writeQueued() {
 	if cap(q.spare) > keep {
 		q.spare = nil
 	}
-	if cap(q.frames) > keep {
-		q.frames = nil
-	}
 	q.pending = q.pending[:0]
 	close(q.idle)
 	q.idle = nil
@@ -190,8 +185,13 @@ func (c *Conn) writeQueued() {
 // few messages behind, as during a burst of broadcasts, catches up in one
 // system call instead of one per message.
 func (c *Conn) writeBatch(batch []*PreparedMessage) error {
-	frames, size := c.queue.frames[:0], 0
-	defer func() { c.queue.frames = frames[:0] }() // kept for the next batch
+	list := frameLists.Get().(*[][]byte)
+	frames, size := (*list)[:0], 0
+	defer func() {
+		clear(frames[:cap(frames)]) // the pool must not keep frames alive
+		*list = frames[:0]
+		frameLists.Put(list)
+	}()
 	for _, pm := range batch {
 		frame := c.sharedFrame(pm)
 		if frame == nil || size > 0 && size+len(frame) > queueWriteBytes {
@@ -211,6 +211,11 @@ func (c *Conn) writeBatch(batch []*PreparedMessage) error {
 	}
 	return c.writeFrames(frames)
 }
+
+// frameLists hold writeBatch's lists of frames. A list is taken for one batch
+// instead of living in the Conn, whose size sets the memory of every idle
+// connection (TestConnFitsItsSizeClass).
+var frameLists = sync.Pool{New: func() any { return new([][]byte) }}
 
 // writeFrames writes whole frames encoded already, in one vectored write
 // where the transport can (see frameWriter.writeFrames).

@@ -150,7 +150,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 		pongHandler:  o.PongHandler,
 		deflate:      deflate,
 	}
-	if r.ProtoMajor >= 2 {
+	if overHTTP2(r) {
 		return acceptStream(w, r, o.ResponseHeader, extensions, cfg)
 	}
 
@@ -192,12 +192,16 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *UpgradeOptions) (*Con
 // "websocket"; over HTTP/2, it is a CONNECT with the :protocol "websocket". A
 // handler can use it to serve a page and a WebSocket on the same path.
 func IsUpgradeRequest(r *http.Request) bool {
-	if r.ProtoMajor >= 2 {
+	if overHTTP2(r) {
 		return isExtendedConnect(r)
 	}
 	return headerHasToken(r.Header, "Connection", "upgrade") &&
 		headerHasToken(r.Header, "Upgrade", "websocket")
 }
+
+// overHTTP2 reports whether r came over HTTP/2 or later, where a WebSocket
+// handshake is RFC 8441's extended CONNECT instead of RFC 6455's GET.
+func overHTTP2(r *http.Request) bool { return r.ProtoMajor >= 2 }
 
 // isExtendedConnect reports whether r is an RFC 8441 §4 request for a
 // WebSocket: a CONNECT whose :protocol pseudo-header, which net/http's
@@ -208,7 +212,7 @@ func isExtendedConnect(r *http.Request) bool {
 
 // handshakeMethod is the method of a WebSocket handshake in r's protocol.
 func handshakeMethod(r *http.Request) string {
-	if r.ProtoMajor >= 2 {
+	if overHTTP2(r) {
 		return http.MethodConnect
 	}
 	return http.MethodGet
@@ -232,7 +236,7 @@ func checkUpgradeRequest(r *http.Request, o *UpgradeOptions) *HandshakeError {
 	bad := func(status int, msg string) *HandshakeError {
 		return &HandshakeError{Status: status, Message: msg}
 	}
-	if r.ProtoMajor >= 2 {
+	if overHTTP2(r) {
 		// RFC 8441 §4 and §5: an extended CONNECT, without the Upgrade,
 		// Connection and Sec-WebSocket-Key headers of HTTP/1.1.
 		switch {
@@ -259,7 +263,7 @@ func checkUpgradeRequest(r *http.Request, o *UpgradeOptions) *HandshakeError {
 	case len(versions) > 1 || trimOWS(versions[0]) != "13":
 		return bad(http.StatusUpgradeRequired, "this server speaks WebSocket version 13 only")
 	}
-	if keys := r.Header.Values("Sec-WebSocket-Key"); r.ProtoMajor < 2 && (len(keys) != 1 || !validKey(keys[0])) {
+	if keys := r.Header.Values("Sec-WebSocket-Key"); !overHTTP2(r) && (len(keys) != 1 || !validKey(keys[0])) {
 		return bad(http.StatusBadRequest, "the Sec-WebSocket-Key header must hold the base64 encoding of 16 bytes")
 	}
 	if err := checkOrigin(r, o); err != nil {
