@@ -321,7 +321,7 @@
 // the request's state alive. Hand the Conn to a goroutine of its own and
 // return from the handler, which Upgrade allows over HTTP/1.1 since the
 // connection is hijacked (not over HTTP/2), and that state is freed: the
-// benchmarks module measures 17.8 KiB of heap and stacks per idle
-// connection the first way, 5.4 KiB the second
-// (benchmarks/results/2026-11-22-4.md).
+// benchmarks module measures 17.7 KiB of heap and stacks per idle
+// connection the first way, 5.2 KiB the second
+// (benchmarks/results/2026-11-22-5-memory.md).
 package websocket
