@@ -177,20 +177,38 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.tr.SetReadDeadline(
 // SetWriteDeadline sets the deadline for writes. A write that times out may
 // have left part of a frame on the wire, so it fails the Conn for writing.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.userWriteDeadline.Store(t.UnixNano())
-	if t.IsZero() {
-		c.userWriteDeadline.Store(0)
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
 	}
+	c.userWriteDeadline.Store(ns)
 	return c.tr.SetWriteDeadline(t)
 }
 
 // writeDeadline is the write deadline the user set, zero for none. The
 // Conn's own control frames tighten it for the time of their write.
-func (c *Conn) writeDeadline() time.Time {
-	if ns := c.userWriteDeadline.Load(); ns != 0 {
-		return time.Unix(0, ns)
+func (c *Conn) writeDeadline() time.Time { return deadlineAt(c.userWriteDeadline.Load()) }
+
+func deadlineAt(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
 	}
-	return time.Time{}
+	return time.Unix(0, ns)
+}
+
+// restoreWriteDeadline puts the user's write deadline back on the transport
+// after a control frame's tighter one. It reads the deadline again after
+// setting it: a SetWriteDeadline from another goroutine in between would
+// otherwise be undone, and a write to a peer that stopped reading could
+// then block past the user's deadline, or forever.
+func (c *Conn) restoreWriteDeadline() {
+	for {
+		ns := c.userWriteDeadline.Load()
+		c.tr.SetWriteDeadline(deadlineAt(ns))
+		if c.userWriteDeadline.Load() == ns {
+			return
+		}
+	}
 }
 
 // SetReadLimit sets the largest message the Conn will read, in bytes. A

@@ -309,6 +309,48 @@ func TestReadDeadline(t *testing.T) {
 	}
 }
 
+// TestWriteDeadlineSetDuringPong sets a write deadline while the Conn is
+// answering a ping by itself. The answer bounds its own write with a deadline
+// of its own and then puts the user's back; it must put back the one the
+// user set in the meantime, not the one from before, or a later write to a
+// peer that stopped reading could block forever.
+func TestWriteDeadlineSetDuringPong(t *testing.T) {
+	a, raw := tcpPair(t)
+	pausing := &pauseAfterPong{Conn: a, written: make(chan struct{}), release: make(chan struct{})}
+	c := newConn(pausing, nil, connConfig{closeTimeout: time.Minute})
+	t.Cleanup(func() { c.CloseNow() })
+	go c.ReadMessage() // answers the ping
+	raw.Write(rawFrame(0x89, true, []byte("ping")))
+	<-pausing.written
+	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	close(pausing.release)
+	if b0, p, err := readRawFrame(t, raw); err != nil || b0 != 0x8a || string(p) != "ping" {
+		t.Fatalf("answer to the ping: %#x %q %v, want a pong", b0, p, err)
+	}
+	// The pong went out before the pause; the deadline now is the user's.
+	if err := c.WriteMessage(BinaryMessage, []byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after the deadline passed: %v, want a deadline error", err)
+	}
+}
+
+// pauseAfterPong holds the write of the first pong after the bytes are out,
+// until release is closed.
+type pauseAfterPong struct {
+	net.Conn
+	written, release chan struct{}
+	paused           bool
+}
+
+func (p *pauseAfterPong) Write(b []byte) (int, error) {
+	n, err := p.Conn.Write(b)
+	if !p.paused && len(b) > 0 && b[0] == 0x8a {
+		p.paused = true
+		close(p.written)
+		<-p.release
+	}
+	return n, err
+}
+
 func TestNextReaderDiscardsRest(t *testing.T) {
 	c, raw := newRawPeer(t, false)
 	raw.Write(rawFrame(0x01, true, []byte("first part ")))

@@ -104,7 +104,7 @@ func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) erro
 			deadline = user
 		}
 		c.tr.SetWriteDeadline(deadline)
-		defer c.tr.SetWriteDeadline(user)
+		defer c.restoreWriteDeadline()
 	}
 	return c.writeFrame(c.ctlBuf[:], true, op, payload)
 }
