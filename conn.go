@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -124,6 +125,8 @@ type Conn struct {
 	streaming bool // a NextWriter message has sent frames, not yet its last
 	closeSent bool
 	writeErr  error // once set, every write returns it
+
+	pendingPong atomic.Pointer[[]byte] // a ping's answer left to the frame lock's holder
 
 	userWriteDeadline atomic.Int64 // UnixNano of SetWriteDeadline's time, 0 for none
 	ctlBuf            [maxHeaderSize + maxControlPayload]byte
@@ -347,4 +350,10 @@ func (c *Conn) closeTransport() {
 		close(c.closed)
 		c.tr.Close()
 	})
+}
+
+// isTimeout reports whether err is a transport's timeout.
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -306,6 +307,74 @@ func TestReadDeadline(t *testing.T) {
 	_, _, err := c.ReadMessage()
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read error = %v, want a deadline error", err)
+	}
+}
+
+// TestPingDuringLongWrite sends pings while a large frame is being written
+// to a peer that has not read it yet, for longer than the close timeout. The
+// reader must not wait for the write to end, nor take the wait for a peer
+// that does not read: the write's goroutine sends the answer once the frame
+// is out, and only for the latest ping (RFC 6455 §5.5.3).
+func TestPingDuringLongWrite(t *testing.T) {
+	a, raw := tcpPair(t)
+	// Small fixed socket buffers: the frame cannot be out before the peer reads.
+	a.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	raw.(*net.TCPConn).SetReadBuffer(64 << 10)
+	c := newConn(a, nil, connConfig{closeTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { c.CloseNow() })
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		read <- err
+	}()
+	big := make([]byte, 4<<20)
+	wrote := make(chan error, 1)
+	go func() { wrote <- c.WriteMessage(BinaryMessage, big) }()
+	// The frame's first bytes arrive: the write holds the frame lock.
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(raw, first); err != nil || first[0] != 0x82 {
+		t.Fatalf("first byte %#x, %v; want a binary frame's", first[0], err)
+	}
+	raw.Write(rawFrame(0x89, true, []byte("one")))
+	raw.Write(rawFrame(0x89, true, []byte("two")))
+	for p := c.pendingPong.Load(); p == nil || string(*p) != "two"; p = c.pendingPong.Load() {
+		select {
+		case err := <-read:
+			t.Fatalf("ReadMessage returned while the write went on: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	time.Sleep(3 * c.cfg.closeTimeout) // the old reader gave up after one
+
+	// The peer reads now. The write ends, then the answer follows.
+	rest := io.MultiReader(bytes.NewReader(first), raw)
+	if b0, p, err := readRawFrame(t, rest); err != nil || b0 != 0x82 || len(p) != len(big) {
+		t.Fatalf("frame %#x of %d bytes, %v; want the %d-byte binary message", b0, len(p), err, len(big))
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("WriteMessage = %v", err)
+	}
+	if err := c.WriteMessage(TextMessage, []byte("end")); err != nil {
+		t.Fatal(err)
+	}
+	var pongs []string
+	for {
+		b0, p, err := readRawFrame(t, raw)
+		if err != nil {
+			t.Fatalf("reading up to the end message: %v; pongs so far %q", err, pongs)
+		}
+		if b0 == 0x81 {
+			break
+		}
+		pongs = append(pongs, fmt.Sprintf("%#x %s", b0, p))
+	}
+	if want := []string{"0x8a two"}; !slices.Equal(pongs, want) {
+		t.Errorf("frames before the end message: %q, want %q", pongs, want)
+	}
+	select {
+	case err := <-read:
+		t.Errorf("ReadMessage returned %v; the connection should be up", err)
+	default:
 	}
 }
 

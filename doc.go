@@ -95,7 +95,11 @@
 // # Control frames
 //
 // Every ping from the peer is answered with a pong that carries its payload
-// (RFC 6455 §5.5.3). [UpgradeOptions.PingHandler] (or
+// (RFC 6455 §5.5.3). While another frame is being written, the answer goes
+// out right after it, and the reader does not wait; of several pings that
+// arrive meanwhile, only the latest is answered, which §5.5.3 allows. A pong
+// that cannot be written within the close timeout means a peer that does not
+// read, and the connection is closed. [UpgradeOptions.PingHandler] (or
 // [DialOptions.PingHandler]) replaces that answer: the handler is called
 // instead and may call [Conn.Pong] itself. [UpgradeOptions.PongHandler] (or
 // [DialOptions.PongHandler]) is called for every pong, after any Ping waiting

@@ -487,14 +487,7 @@ func (c *Conn) handleControl(h header) error {
 		if c.cfg.pingHandler != nil {
 			return c.handlerFailed(c.cfg.pingHandler(c, payload))
 		}
-		// RFC 6455 §5.5.3: the pong carries the ping's payload. A peer that
-		// sends pings but does not read the answers gets the close timeout
-		// to start reading, and then the connection is dropped.
-		err := c.writeControl(opPong, payload, c.cfg.closeTimeout)
-		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-			c.closeTransport()
-			return c.endRead(fmt.Errorf("websocket: the peer does not read: a pong could not be sent within %v: %w", c.cfg.closeTimeout, err))
-		}
+		return c.answerPing(payload)
 	case opPong:
 		c.wakePing(payload)
 		if c.cfg.pongHandler != nil && c.readErr == nil {
@@ -502,6 +495,32 @@ func (c *Conn) handleControl(h header) error {
 		}
 	case opClose:
 		return c.handleClose(payload)
+	}
+	return nil
+}
+
+// answerPing sends a pong that carries the ping's payload (RFC 6455 §5.5.3).
+// A peer that sends pings but does not read the answers gets the close
+// timeout to start reading, and then the connection is dropped.
+//
+// While another write holds the frame lock, the answer is left to that
+// writer, which sends it when it lets go (unlockFrame), and reading goes on.
+// Waiting for the lock instead would stall the reader behind the write, and
+// a large frame to a slow peer that does read may take longer than any
+// bound. §5.5.3 allows answering only the latest of several pings, so a
+// newer answer replaces one still waiting.
+func (c *Conn) answerPing(payload []byte) error {
+	if !c.frameLock.tryLock() {
+		answer := bytes.Clone(payload)
+		c.pendingPong.Store(&answer)
+		c.sendPendingPong() // the holder may have let go already
+		return nil
+	}
+	err := c.writeControlLocked(opPong, payload, c.cfg.closeTimeout)
+	c.unlockFrame()
+	if isTimeout(err) {
+		c.closeTransport()
+		return c.endRead(fmt.Errorf("websocket: the peer does not read: a pong could not be sent within %v: %w", c.cfg.closeTimeout, err))
 	}
 	return nil
 }

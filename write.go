@@ -27,7 +27,29 @@ func (c *Conn) lockFrame(timeout <-chan time.Time) error {
 	return fmt.Errorf("websocket: timed out waiting for another write to finish: %w", os.ErrDeadlineExceeded)
 }
 
-func (c *Conn) unlockFrame() { c.frameLock.unlock() }
+// unlockFrame lets go of the frame lock, and then sends the answer to a ping
+// that arrived while it was held (see answerPing). Every holder checks after
+// letting go, so an answer left while the lock was held cannot be stranded.
+func (c *Conn) unlockFrame() {
+	c.frameLock.unlock()
+	if c.pendingPong.Load() != nil {
+		c.sendPendingPong()
+	}
+}
+
+// sendPendingPong sends the pong answerPing left, if the frame lock is free.
+// A pong that cannot be written within the close timeout means a peer that
+// does not read: the connection is closed, as when the reader answers.
+func (c *Conn) sendPendingPong() {
+	for c.pendingPong.Load() != nil && c.frameLock.tryLock() {
+		if p := c.pendingPong.Swap(nil); p != nil {
+			if err := c.writeControlLocked(opPong, *p, c.cfg.closeTimeout); isTimeout(err) {
+				c.closeTransport()
+			}
+		}
+		c.frameLock.unlock()
+	}
+}
 
 // writeFrame writes one frame; the caller holds the frame lock. A write
 // error is sticky: part of the frame may be on the wire already.
@@ -97,6 +119,11 @@ func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) erro
 		}
 	}
 	defer c.unlockFrame()
+	return c.writeControlLocked(op, payload, bound)
+}
+
+// writeControlLocked is writeControl once the frame lock is held.
+func (c *Conn) writeControlLocked(op opcode, payload []byte, bound time.Duration) error {
 	if bound > 0 {
 		user := c.writeDeadline()
 		deadline := time.Now().Add(bound)
