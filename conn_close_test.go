@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -63,6 +64,26 @@ func TestCloseHandshake(t *testing.T) {
 		}()
 		if err := client.Close(StatusNormalClosure, ""); err != nil {
 			t.Fatalf("Close: %v", err)
+		}
+	})
+	t.Run("message read in part", func(t *testing.T) {
+		// Close while the reader is between two Reads of a message: the
+		// rest of its frame must be dropped, not parsed as frame headers.
+		c, raw := newRawPeer(t, false)
+		raw.Write(rawFrame(0x82, true, bytes.Repeat([]byte("x"), 1000)))
+		sent := collectSent(t, raw, true)
+		_, r, err := c.NextReader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Read(make([]byte, 3)); n != 3 || err != nil {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatalf("Close = %v; the peer answered the close frame", err)
+		}
+		if s := <-sent; s.code != StatusNormalClosure {
+			t.Errorf("close frame sent with %v (raw end: %v), want 1000", s.code, s.err)
 		}
 	})
 	t.Run("peer never answers", func(t *testing.T) {

@@ -160,6 +160,46 @@ func TestProtocolRules(t *testing.T) {
 	}
 }
 
+// TestFailMidFrame fails the connection part-way through a frame, on text
+// that is not UTF-8, and then answers as a peer should: the rest of the
+// frame, then a close frame. The Conn must drop that rest and see the close
+// frame; taking the rest for frame headers, it used to miss it and wait out
+// the close timeout. The frame's key is zero, so its payload is on the wire
+// as it is, and after the bad byte it looks like the header of a 1 MiB
+// continuation frame.
+func TestFailMidFrame(t *testing.T) {
+	a, raw := tcpPair(t)
+	c := newConn(a, nil, connConfig{closeTimeout: time.Minute})
+	t.Cleanup(func() { c.CloseNow() })
+	payload := make([]byte, 100)
+	payload[0] = 0xff // never valid in UTF-8
+	copy(payload[1:], []byte{0x80, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0})
+	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+	raw.Write(frame[:7]) // the header and the bad byte
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		read <- err
+	}()
+	raw.SetReadDeadline(time.Now().Add(faultWait))
+	b0, p, err := readRawFrame(t, raw)
+	if err != nil || b0 != 0x88 || len(p) < 2 {
+		t.Fatalf("the Conn sent %#x %q, %v; want a close frame", b0, p, err)
+	}
+	raw.Write(frame[7:])
+	raw.Write(rawFrame(0x88, true, p[:2]))
+	select {
+	case err := <-read:
+		if fe, ok := errors.AsType[*ProtocolError](err); !ok || fe.Code != StatusInvalidPayload {
+			t.Errorf("ReadMessage = %v, want a failure with 1007", err)
+		}
+	case <-time.After(faultWait):
+		c.CloseNow()
+		<-read
+		t.Fatalf("the Conn still waited for the peer's close frame %v after it came", faultWait)
+	}
+}
+
 // readWhole reads one message with ReadMessage, or with NextReader and the
 // reader it returns.
 func readWhole(c *Conn, streaming bool) (MessageType, []byte, error) {

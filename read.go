@@ -366,12 +366,23 @@ func (c *Conn) endMessage() error {
 	return nil
 }
 
-// skipFrame reads the next frame and drops its payload; control frames are
-// handled as usual. Close uses it to wait for the peer's close frame.
+// skipFrame drops what is left of the current frame, then reads the next
+// frame and drops its payload; control frames are handled as usual. Close
+// and fail use it to wait for the peer's close frame, also when reading
+// stopped part-way through a frame: the rest of its payload is not a header.
 func (c *Conn) skipFrame() error {
+	if err := c.dropFrameLeft(); err != nil {
+		return err
+	}
 	if err := c.advanceFrame(); err != nil {
 		return err
 	}
+	c.msgOpen = !c.frame.fin
+	return c.dropFrameLeft()
+}
+
+// dropFrameLeft reads and drops the current frame's unread payload.
+func (c *Conn) dropFrameLeft() error {
 	for c.frameLeft > 0 {
 		n := min(c.frameLeft, int64(len(c.control)))
 		if err := c.fr.readFull(c.control[:n]); err != nil {
@@ -379,7 +390,6 @@ func (c *Conn) skipFrame() error {
 		}
 		c.frameLeft -= n
 	}
-	c.msgOpen = !c.frame.fin
 	return nil
 }
 
