@@ -177,3 +177,30 @@ func TestDeflateWireLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestDeflateLimitLoweredMidMessage lowers the read limit while a compressed
+// message is being read, below what it has inflated to already or to one
+// byte less. The next Read must fail with 1009; it used to panic on a
+// negative slice bound, or return 0 and no error forever.
+func TestDeflateLimitLoweredMidMessage(t *testing.T) {
+	const firstRead = 1000
+	for _, newLimit := range []int64{10, firstRead - 1} {
+		t.Run(fmt.Sprint(newLimit), func(t *testing.T) {
+			c, raw := newDeflatePeer(t, false, testDeflate())
+			go closeOnClose(raw)
+			raw.Write(rawFrame(0xC1, true, deflateRef(flate.BestSpeed, jsonLike(100000, 1))))
+			_, r, err := c.NextReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := io.ReadFull(r, make([]byte, firstRead)); err != nil {
+				t.Fatalf("first Read = %d, %v", n, err)
+			}
+			c.SetReadLimit(newLimit)
+			n, err := r.Read(make([]byte, firstRead))
+			if pe, ok := errors.AsType[*ProtocolError](err); !ok || pe.Code != StatusMessageTooBig {
+				t.Errorf("Read after the limit went down = %d, %v; want a failure with 1009", n, err)
+			}
+		})
+	}
+}

@@ -298,6 +298,11 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		c.inflater = getFlateReader(&c.inflateSrc, history)
 	}
 	limit := c.readLimit.Load()
+	if c.msgSize > limit {
+		// SetReadLimit lowered the limit below what the message inflated
+		// to already.
+		return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
+	}
 	if rest := limit - c.msgSize + 1; int64(len(p)) > rest {
 		p = p[:rest] // one byte past the limit is enough to know
 	}
