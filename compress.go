@@ -293,9 +293,12 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.readFrameBytes(p)
-	if n > 0 {
+	switch {
+	case n > 0:
 		s.lastByte = false
 		return n, nil
+	case err == nil:
+		return 0, nil // the transport read nothing, which io.Reader allows
 	}
 	return 0, c.readFailed(err)
 }

@@ -317,3 +317,33 @@ func TestSlidingWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestDeflateReadEmptyReads reads compressed messages from a transport that
+// returns no bytes and no error before every read, as io.Reader allows. The
+// messages must arrive whole; a read that found nothing used to fail the
+// connection with an error whose Error method panicked.
+func TestDeflateReadEmptyReads(t *testing.T) {
+	a, raw := tcpPair(t)
+	c := newConn(&emptyReads{Conn: a}, nil, connConfig{closeTimeout: time.Second, deflate: testDeflate()})
+	t.Cleanup(func() { c.CloseNow() })
+	// Stored blocks, which flate reads with Read in large pieces.
+	msg := jsonLike(200000, 3)
+	go raw.Write(rawFrame(0xC1, true, deflateRef(flate.NoCompression, msg)))
+	_, p, err := c.ReadMessage()
+	if err != nil || !bytes.Equal(p, msg) {
+		t.Fatalf("ReadMessage = %d bytes, %v; want the %d bytes sent", len(p), err, len(msg))
+	}
+}
+
+// emptyReads returns 0, nil before every read of its connection.
+type emptyReads struct {
+	net.Conn
+	empty bool
+}
+
+func (e *emptyReads) Read(p []byte) (int, error) {
+	if e.empty = !e.empty; e.empty {
+		return 0, nil
+	}
+	return e.Conn.Read(p)
+}
