@@ -328,11 +328,6 @@ func (s *inflateSource) ReadByte() (byte, error) {
 	return b, nil
 }
 
-// more reports whether payload is left that flate has not asked for.
-func (s *inflateSource) more() bool {
-	return s.c.frameLeft > 0 || !s.c.frame.fin
-}
-
 // nextFrame moves to the message's next frame when the current one is used
 // up. It returns io.EOF after the final frame.
 func (s *inflateSource) nextFrame() error {

@@ -85,6 +85,7 @@ var deflateCases = func() []deflateCase {
 	finalThenMore := deflateRef(flate.BestSpeed, []byte("Hello"))
 	finalThenMore = append(finalThenMore[:len(finalThenMore):len(finalThenMore)], syncTail...)
 	finalThenMore[0] |= 1
+	finalThenMoreSplit := len(finalThenMore) // where the second stream starts
 	finalThenMore = append(finalThenMore, deflateRef(flate.BestSpeed, []byte(" and more"))...)
 
 	return []deflateCase{
@@ -156,6 +157,11 @@ var deflateCases = func() []deflateCase {
 		// After a final block, the rest of the payload is inflated as a new
 		// deflate stream (RFC 7692 §7.2.3.4 shows the simplest such rest).
 		{name: "final block followed by more data", frames: []frameSpec{compressed(0x81, finalThenMore)}, want: []message{{TextMessage, "Hello and more"}}},
+		{name: "final block, more data in the next fragment", frames: []frameSpec{compressed(0x01, finalThenMore[:finalThenMoreSplit]), contLast(string(finalThenMore[finalThenMoreSplit:]))},
+			want: []message{{TextMessage, "Hello and more"}}},
+		// The same bytes are the same message however they are fragmented.
+		{name: "final block, then empty fragments", frames: []frameSpec{compressed(0x01, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), contMiddle(""), contLast("")},
+			want: []message{{TextMessage, "Hello"}}},
 		{name: "invalid UTF-8 in compressed text", frames: []frameSpec{compressed(0x81, deflateRef(flate.BestSpeed, []byte("valid, then \xff")))}, failCode: StatusInvalidPayload},
 		{name: "compressed text ends inside a rune", frames: []frameSpec{compressed(0x81, deflateRef(flate.BestSpeed, []byte("euro \xe2\x82")))}, failCode: StatusInvalidPayload},
 		{name: "surrogate in compressed fragments", frames: []frameSpec{compressed(0x01, deflateRef(flate.BestSpeed, []byte("\xed\xa0\x80"))[:2]), contLast(string(deflateRef(flate.BestSpeed, []byte("\xed\xa0\x80"))[2:]))}, failCode: StatusInvalidPayload},

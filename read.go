@@ -323,18 +323,27 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		}
 	}
 	src := &c.inflateSrc
+	if err == io.EOF {
+		// A final block. Payload after it, past any empty frames, is a
+		// new deflate stream, as in RFC 7692 §7.2.3.4, where a sender that
+		// cannot flush otherwise ends blocks with BFINAL. The new stream
+		// starts from the window of earlier messages with context
+		// takeover, and from an empty one without: the bytes this message
+		// inflated to so far are not kept.
+		switch err := src.nextFrame(); {
+		case err == nil:
+			var history []byte
+			if c.history != nil {
+				history = c.history.history()
+			}
+			c.inflater.(flate.Resetter).Reset(src, history)
+			return n, nil
+		case err != io.EOF:
+			return 0, err // reading the next frame failed
+		}
+	}
 	switch {
 	case err == nil:
-		return n, nil
-	case err == io.EOF && src.more():
-		// A final block, and more after it: a new deflate stream, as in
-		// RFC 7692 §7.2.3.4, where a sender that cannot flush otherwise
-		// ends blocks with BFINAL. The window carries over.
-		var history []byte
-		if c.history != nil {
-			history = c.history.history()
-		}
-		c.inflater.(flate.Resetter).Reset(src, history)
 		return n, nil
 	case err == io.EOF, err == io.ErrUnexpectedEOF && src.exhausted && src.cleanEnd:
 		// A final block that ends the payload, or a payload that ends
