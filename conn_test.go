@@ -316,65 +316,137 @@ func TestReadDeadline(t *testing.T) {
 // that does not read: the write's goroutine sends the answer once the frame
 // is out, and only for the latest ping (RFC 6455 §5.5.3).
 func TestPingDuringLongWrite(t *testing.T) {
+	lw := startLongWrite(t, 100*time.Millisecond)
+	lw.ping(t, "one")
+	lw.ping(t, "two")
+	time.Sleep(3 * lw.c.cfg.closeTimeout) // the old reader gave up after one
+	lw.readFrame(t)
+	if err := <-lw.wrote; err != nil {
+		t.Fatalf("WriteMessage = %v", err)
+	}
+	if err := lw.c.WriteMessage(TextMessage, []byte("end")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lw.controlFramesUntil(t, 0x81), []string{"0x8a two"}; !slices.Equal(got, want) {
+		t.Errorf("frames before the end message: %q, want %q", got, want)
+	}
+	select {
+	case err := <-lw.read:
+		t.Errorf("ReadMessage returned %v; the connection should be up", err)
+	default:
+	}
+}
+
+// TestPingBeforeCloseIsAnswered: a ping left waiting for a long write, then
+// the peer's close frame. The pong goes out before the close frame that
+// answers the peer's, as RFC 6455 §5.5.2 asks of a ping that came first,
+// whichever of the writer and the reader gets to write first.
+//
+// Which of the two wins is up to the scheduler, so the first subtest tries
+// several times and may still miss the reader winning; the second sets up
+// that outcome directly.
+func TestPingBeforeCloseIsAnswered(t *testing.T) {
+	t.Run("during a long write", testPingBeforeCloseDuringLongWrite)
+	t.Run("answer left waiting", func(t *testing.T) {
+		c, raw := newRawPeer(t, false)
+		answer := []byte("before the close")
+		c.pendingPong.Store(&answer)
+		sent := collectSent(t, raw, true)
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
+		if s := <-sent; !slices.Equal(s.pongs, []string{"before the close"}) || s.code != StatusNormalClosure {
+			t.Errorf("sent pongs %q, then a close frame with %v; want the waiting pong, then 1000", s.pongs, s.code)
+		}
+	})
+}
+
+func testPingBeforeCloseDuringLongWrite(t *testing.T) {
+	for range 10 {
+		lw := startLongWrite(t, time.Minute)
+		lw.ping(t, "before the close")
+		lw.raw.Write(rawFrame(0x88, true, []byte{0x03, 0xe8}))
+		if !goroutineBlocked("(*Conn).handleClose", "(*connLock).lockSlow") {
+			t.Fatal("the reader never waited to answer the close frame")
+		}
+		lw.readFrame(t)
+		want := []string{"0x8a before the close", "0x88 \x03\xe8"}
+		if got := lw.controlFramesUntil(t, 0x88); !slices.Equal(got, want) {
+			t.Fatalf("frames after the data: %q, want %q", got, want)
+		}
+		lw.c.CloseNow()
+	}
+}
+
+// longWrite is a Conn writing a 4 MiB frame to a raw peer that has read only
+// its first byte, so the write holds the frame lock, and reading meanwhile.
+type longWrite struct {
+	c           *Conn
+	raw         net.Conn
+	first       []byte
+	wrote, read chan error
+}
+
+func startLongWrite(t *testing.T, closeTimeout time.Duration) *longWrite {
 	a, raw := tcpPair(t)
 	// Small fixed socket buffers: the frame cannot be out before the peer reads.
 	a.(*net.TCPConn).SetWriteBuffer(64 << 10)
 	raw.(*net.TCPConn).SetReadBuffer(64 << 10)
-	c := newConn(a, nil, connConfig{closeTimeout: 100 * time.Millisecond})
-	t.Cleanup(func() { c.CloseNow() })
-	read := make(chan error, 1)
-	go func() {
-		_, _, err := c.ReadMessage()
-		read <- err
-	}()
-	big := make([]byte, 4<<20)
-	wrote := make(chan error, 1)
-	go func() { wrote <- c.WriteMessage(BinaryMessage, big) }()
-	// The frame's first bytes arrive: the write holds the frame lock.
-	first := make([]byte, 1)
-	if _, err := io.ReadFull(raw, first); err != nil || first[0] != 0x82 {
-		t.Fatalf("first byte %#x, %v; want a binary frame's", first[0], err)
+	lw := &longWrite{
+		c:     newConn(a, nil, connConfig{closeTimeout: closeTimeout}),
+		raw:   raw,
+		first: make([]byte, 1),
+		wrote: make(chan error, 1),
+		read:  make(chan error, 1),
 	}
-	raw.Write(rawFrame(0x89, true, []byte("one")))
-	raw.Write(rawFrame(0x89, true, []byte("two")))
-	for p := c.pendingPong.Load(); p == nil || string(*p) != "two"; p = c.pendingPong.Load() {
+	t.Cleanup(func() { lw.c.CloseNow() })
+	go func() {
+		_, _, err := lw.c.ReadMessage()
+		lw.read <- err
+	}()
+	go func() { lw.wrote <- lw.c.WriteMessage(BinaryMessage, make([]byte, 4<<20)) }()
+	if _, err := io.ReadFull(raw, lw.first); err != nil || lw.first[0] != 0x82 {
+		t.Fatalf("first byte %#x, %v; want a binary frame's", lw.first[0], err)
+	}
+	return lw
+}
+
+// ping sends a ping and waits until the reader has left its answer for the
+// writer.
+func (lw *longWrite) ping(t *testing.T, payload string) {
+	lw.raw.Write(rawFrame(0x89, true, []byte(payload)))
+	for p := lw.c.pendingPong.Load(); p == nil || string(*p) != payload; p = lw.c.pendingPong.Load() {
 		select {
-		case err := <-read:
+		case err := <-lw.read:
 			t.Fatalf("ReadMessage returned while the write went on: %v", err)
 		case <-time.After(time.Millisecond):
 		}
 	}
-	time.Sleep(3 * c.cfg.closeTimeout) // the old reader gave up after one
+}
 
-	// The peer reads now. The write ends, then the answer follows.
-	rest := io.MultiReader(bytes.NewReader(first), raw)
-	if b0, p, err := readRawFrame(t, rest); err != nil || b0 != 0x82 || len(p) != len(big) {
-		t.Fatalf("frame %#x of %d bytes, %v; want the %d-byte binary message", b0, len(p), err, len(big))
+// readFrame reads the long frame whole.
+func (lw *longWrite) readFrame(t *testing.T) {
+	rest := io.MultiReader(bytes.NewReader(lw.first), lw.raw)
+	if b0, p, err := readRawFrame(t, rest); err != nil || b0 != 0x82 || len(p) != 4<<20 {
+		t.Fatalf("frame %#x of %d bytes, %v; want the 4 MiB binary message", b0, len(p), err)
 	}
-	if err := <-wrote; err != nil {
-		t.Fatalf("WriteMessage = %v", err)
-	}
-	if err := c.WriteMessage(TextMessage, []byte("end")); err != nil {
-		t.Fatal(err)
-	}
-	var pongs []string
+}
+
+// controlFramesUntil reads frames up to the first whose first byte is last,
+// and returns the control frames among them.
+func (lw *longWrite) controlFramesUntil(t *testing.T, last byte) []string {
+	var frames []string
 	for {
-		b0, p, err := readRawFrame(t, raw)
+		b0, p, err := readRawFrame(t, lw.raw)
 		if err != nil {
-			t.Fatalf("reading up to the end message: %v; pongs so far %q", err, pongs)
+			t.Fatalf("reading frames: %v; control frames so far %q", err, frames)
 		}
-		if b0 == 0x81 {
-			break
+		if b0&0x08 != 0 {
+			frames = append(frames, fmt.Sprintf("%#x %s", b0, p))
 		}
-		pongs = append(pongs, fmt.Sprintf("%#x %s", b0, p))
-	}
-	if want := []string{"0x8a two"}; !slices.Equal(pongs, want) {
-		t.Errorf("frames before the end message: %q, want %q", pongs, want)
-	}
-	select {
-	case err := <-read:
-		t.Errorf("ReadMessage returned %v; the connection should be up", err)
-	default:
+		if b0 == last {
+			return frames
+		}
 	}
 }
 
@@ -418,6 +490,41 @@ func (p *pauseAfterPong) Write(b []byte) (int, error) {
 		<-p.release
 	}
 	return n, err
+}
+
+// TestPingAfterWriteFailedOrDeadlinePassed: a write deadline left behind
+// by an earlier write, and passed while the connection was idle, does not
+// bound the Conn's own answer to a ping; and a ping that comes once writes
+// have failed goes unanswered without ending reading. Before, both closed
+// the connection, saying that the peer did not read.
+func TestPingAfterWriteFailedOrDeadlinePassed(t *testing.T) {
+	t.Run("deadline passed", func(t *testing.T) {
+		c, raw := newRawPeer(t, false)
+		c.SetWriteDeadline(time.Now().Add(-time.Second))
+		go raw.Write(append(rawFrame(0x89, true, []byte("ping")), rawFrame(0x81, true, []byte("next"))...))
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "next" {
+			t.Fatalf("ReadMessage = %q, %v; want the message after the ping", p, err)
+		}
+		if b0, p, err := readRawFrame(t, raw); err != nil || b0 != 0x8a || string(p) != "ping" {
+			t.Fatalf("answer %#x %q, %v; want a pong", b0, p, err)
+		}
+		// The user's own writes still meet the deadline.
+		if err := c.WriteMessage(TextMessage, []byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("WriteMessage = %v, want the deadline's error", err)
+		}
+	})
+	t.Run("writes failed", func(t *testing.T) {
+		c, raw := newRawPeer(t, false)
+		c.SetWriteDeadline(time.Now().Add(-time.Second))
+		if err := c.WriteMessage(TextMessage, []byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("WriteMessage = %v, want the deadline's error", err)
+		}
+		c.SetWriteDeadline(time.Time{})
+		go raw.Write(append(rawFrame(0x89, true, []byte("ping")), rawFrame(0x81, true, []byte("next"))...))
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "next" {
+			t.Fatalf("ReadMessage = %q, %v; want the message after the ping", p, err)
+		}
+	})
 }
 
 func TestNextReaderDiscardsRest(t *testing.T) {
@@ -560,6 +667,62 @@ func TestHeartbeat(t *testing.T) {
 		}
 		if err := <-wrote; !errors.Is(err, net.ErrClosed) {
 			t.Errorf("the stuck write ended with %v, want an error wrapping net.ErrClosed once Heartbeat closed", err)
+		}
+	})
+	t.Run("closing handshake under way", func(t *testing.T) {
+		// CloseWrite has sent the close frame; the peer still sends a
+		// message before its own close frame. Heartbeat must stop
+		// without closing, or that message and the peer's close are lost.
+		c, raw := newRawPeer(t, false)
+		heartbeat := make(chan error, 1)
+		go func() {
+			for {
+				b0, p, err := readRawFrame(t, raw)
+				if err != nil {
+					return
+				}
+				switch b0 {
+				case 0x89:
+					raw.Write(rawFrame(0x8A, true, p))
+				case 0x88:
+					<-heartbeat // it tried a ping after the close frame
+					raw.Write(rawFrame(0x81, true, []byte("last answer")))
+					raw.Write(rawFrame(0x88, true, p[:2]))
+					return
+				}
+			}
+		}()
+		read := make(chan []string, 1)
+		readErr := make(chan error, 1)
+		go func() {
+			var got []string
+			for {
+				_, p, err := c.ReadMessage()
+				if err != nil {
+					read <- got
+					readErr <- err
+					return
+				}
+				got = append(got, string(p))
+			}
+		}()
+		var hbErr error
+		go func() {
+			hbErr = c.Heartbeat(context.Background(), time.Millisecond, time.Minute)
+			close(heartbeat)
+		}()
+		if err := c.CloseWrite(StatusNormalClosure, "bye"); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-read; !slices.Equal(got, []string{"last answer"}) {
+			t.Errorf("messages after CloseWrite: %q, want the peer's last answer", got)
+		}
+		if err := <-readErr; CloseStatus(err) != StatusNormalClosure {
+			t.Errorf("read error %v, want the peer's close 1000", err)
+		}
+		<-heartbeat
+		if !errors.Is(hbErr, net.ErrClosed) {
+			t.Errorf("Heartbeat = %v, want an error wrapping net.ErrClosed", hbErr)
 		}
 	})
 	t.Run("closed connection", func(t *testing.T) {

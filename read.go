@@ -540,7 +540,7 @@ func (c *Conn) answerPing(payload []byte) error {
 		c.sendPendingPong() // the holder may have let go already
 		return nil
 	}
-	err := c.writeControlLocked(opPong, payload, c.cfg.closeTimeout)
+	err := c.writePong(payload)
 	c.unlockFrame()
 	if isTimeout(err) {
 		c.closeTransport()

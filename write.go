@@ -43,12 +43,23 @@ func (c *Conn) unlockFrame() {
 func (c *Conn) sendPendingPong() {
 	for c.pendingPong.Load() != nil && c.frameLock.tryLock() {
 		if p := c.pendingPong.Swap(nil); p != nil {
-			if err := c.writeControlLocked(opPong, *p, c.cfg.closeTimeout); isTimeout(err) {
+			if err := c.writePong(*p); isTimeout(err) {
 				c.closeTransport()
 			}
 		}
 		c.frameLock.unlock()
 	}
+}
+
+// writePong writes the answer to a ping, within the close timeout; the
+// caller holds the frame lock. After the close frame, or once writes have
+// failed, there is no answer to send, and nothing to report: the write that
+// failed reported it.
+func (c *Conn) writePong(payload []byte) error {
+	if c.writable() != nil {
+		return nil
+	}
+	return c.writeControlLocked(opPong, payload, time.Now().Add(c.cfg.closeTimeout))
 }
 
 // writeFrame writes one frame; the caller holds the frame lock. A write
@@ -107,6 +118,10 @@ func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) erro
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: control frame payload is %d bytes, more than 125 (RFC 6455 §5.5)", len(payload))
 	}
+	var deadline time.Time // one bound for the wait and the write
+	if bound > 0 {
+		deadline = time.Now().Add(bound)
+	}
 	if !c.frameLock.tryLock() {
 		var timeout <-chan time.Time
 		if bound > 0 {
@@ -119,15 +134,24 @@ func (c *Conn) writeControl(op opcode, payload []byte, bound time.Duration) erro
 		}
 	}
 	defer c.unlockFrame()
-	return c.writeControlLocked(op, payload, bound)
+	return c.writeControlLocked(op, payload, deadline)
 }
 
-// writeControlLocked is writeControl once the frame lock is held.
-func (c *Conn) writeControlLocked(op opcode, payload []byte, bound time.Duration) error {
-	if bound > 0 {
-		user := c.writeDeadline()
-		deadline := time.Now().Add(bound)
-		if !user.IsZero() && user.Before(deadline) {
+// writeControlLocked is writeControl once the frame lock is held. A
+// deadline, unless zero, bounds the write; so does the user's write
+// deadline when it comes first, unless it has passed already: one left
+// behind by an earlier write says nothing about this frame.
+//
+// A close frame first sends the answer to a ping still waiting for one: a
+// ping that came before the close must be answered (RFC 6455 §5.5.2).
+func (c *Conn) writeControlLocked(op opcode, payload []byte, deadline time.Time) error {
+	if op == opClose {
+		if p := c.pendingPong.Swap(nil); p != nil {
+			c.writePong(*p) // a failure fails the close frame's write too
+		}
+	}
+	if !deadline.IsZero() {
+		if user := c.writeDeadline(); !user.IsZero() && user.Before(deadline) && time.Now().Before(user) {
 			deadline = user
 		}
 		c.tr.SetWriteDeadline(deadline)
@@ -526,7 +550,8 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 // and os.ErrDeadlineExceeded when the ping could not be sent (the peer does
 // not read); blocked reads and writes then return. It returns nil when ctx
 // ends, and an error wrapping net.ErrClosed when the Conn is closed by other
-// means.
+// means or its close frame was sent: it leaves a closing handshake under way
+// to finish.
 //
 // Run it in a goroutine of its own next to the reading goroutine, which is
 // the one that receives the pongs. The pings double as traffic that keeps
@@ -555,7 +580,9 @@ func (c *Conn) Heartbeat(ctx context.Context, interval, timeout time.Duration) e
 		case err == nil:
 		case ctx.Err() != nil:
 			return nil
-		case c.isClosed():
+		case c.isClosed(), errors.Is(err, errCloseSent):
+			// Closed, or a closing handshake is under way, which ends
+			// the connection by itself: closing now would cut it short.
 			return err
 		default:
 			c.CloseNow()
