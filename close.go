@@ -199,6 +199,11 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return nil
 	}
 	c.closeTransport()
+	if c.closeReceived.Load() {
+		// The reader has the peer's answer and, on a client, was waiting
+		// for the server to close TCP (finishClose).
+		return nil
+	}
 	return fmt.Errorf("websocket: the peer did not answer the close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 }
 
@@ -256,13 +261,13 @@ func (c *Conn) sendClose(payload []byte) error {
 // and says why when no close frame came.
 func (c *Conn) awaitPeerClose(deadline time.Time) error {
 	defer c.closeTransport()
-	if c.closeReceived || c.isClosed() {
+	if c.closeReceived.Load() || c.isClosed() {
 		return nil
 	}
 	c.tr.SetReadDeadline(deadline)
-	for !c.closeReceived {
+	for !c.closeReceived.Load() {
 		if err := c.skipFrame(); err != nil {
-			if c.closeReceived {
+			if c.closeReceived.Load() {
 				break
 			}
 			return fmt.Errorf("websocket: the peer did not answer the close frame: %w", err)

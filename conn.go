@@ -106,15 +106,15 @@ type Conn struct {
 	msgOpen       bool   // a data message has started and not ended
 	msgText       bool
 	msgCompressed bool
-	msgWire       int64 // payload bytes of the message's frames so far
-	msgSize       int64 // bytes of the message delivered so far
+	closeReceived atomic.Bool // the peer's close frame; read by Close without the read lock
+	msgWire       int64       // payload bytes of the message's frames so far
+	msgSize       int64       // bytes of the message delivered so far
 	inflater      io.ReadCloser
 	inflateSrc    inflateSource
 	history       *slidingWindow // with read context takeover
 	utf8          utf8Validator
 	readErr       error         // once set, every read returns it
 	readDone      chan struct{} // closed when readErr is set
-	closeReceived bool
 	reader        messageReader
 	control       [maxControlPayload]byte
 

@@ -86,6 +86,40 @@ func TestCloseHandshake(t *testing.T) {
 			t.Errorf("close frame sent with %v (raw end: %v), want 1000", s.code, s.err)
 		}
 	})
+	t.Run("client with a reader, server slow to close TCP", func(t *testing.T) {
+		// The server answers half-way through the close timeout and leaves
+		// TCP open. The client's reader takes the answer and waits for TCP
+		// to close; Close's own wait ends first. The peer did answer, so
+		// Close must not say it did not.
+		c, raw := newRawPeer(t, true)
+		c.cfg.closeTimeout = time.Second
+		go func() {
+			for {
+				b0, p, err := readRawFrame(t, raw)
+				if err != nil {
+					return
+				}
+				if b0 == 0x88 {
+					time.Sleep(c.cfg.closeTimeout / 2)
+					raw.Write(rawFrame(0x88, false, p[:2]))
+				}
+			}
+		}()
+		readErr := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			readErr <- err
+		}()
+		if !goroutineBlocked("(*Conn).ReadMessage", "[IO wait") {
+			t.Fatal("the read never blocked")
+		}
+		if err := c.Close(StatusNormalClosure, ""); err != nil {
+			t.Errorf("Close = %v; the server answered", err)
+		}
+		if err := <-readErr; CloseStatus(err) != StatusNormalClosure {
+			t.Errorf("read error %v, want the server's close 1000", err)
+		}
+	})
 	t.Run("peer never answers", func(t *testing.T) {
 		a, raw := tcpPair(t)
 		c := newConn(a, nil, connConfig{closeTimeout: 100 * time.Millisecond})

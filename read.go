@@ -564,10 +564,10 @@ func (c *Conn) handlerFailed(err error) error {
 func (c *Conn) handleClose(payload []byte) error {
 	ce, err := parseClosePayload(payload)
 	if err != nil {
-		c.closeReceived = true
+		c.closeReceived.Store(true)
 		return c.fail(StatusProtocolError, err)
 	}
-	c.closeReceived = true
+	c.closeReceived.Store(true)
 	code := ce.Code
 	if code == StatusNoStatusReceived {
 		code = StatusNormalClosure
