@@ -10,10 +10,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -346,6 +347,7 @@ func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, ext
 		rc:     rc,
 		remote: addrOf(r.RemoteAddr),
 	}
+	s.read.set, s.write.set = rc.SetReadDeadline, rc.SetWriteDeadline
 	s.local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	return newConn(s, nil, cfg), nil
 }
@@ -353,6 +355,12 @@ func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, ext
 // streamTransport is the transport of a WebSocket on an HTTP/2 stream (RFC
 // 8441 §5): the request body brings the client's bytes, the response carries
 // the server's.
+//
+// Its deadlines work as a net.Conn's: they fail reads and writes under way
+// or attempted after them. http.ResponseController's deadlines on HTTP/2 are
+// timers instead, which reset the stream or close the request body when
+// they fire, even on an idle connection. So a deadline is handed to it only
+// while a read or write is under way, and taken back when none is.
 type streamTransport struct {
 	ctx    context.Context // the request's: done when the stream or the handler ends
 	body   io.ReadCloser
@@ -361,20 +369,78 @@ type streamTransport struct {
 	local  net.Addr
 	remote net.Addr
 
-	closed  atomic.Bool
-	writing atomic.Int32 // Writes under way
+	mu     sync.Mutex // guards what follows
+	closed bool
+	read   streamDeadline
+	write  streamDeadline
 }
 
-func (s *streamTransport) Read(p []byte) (int, error) { return s.body.Read(p) }
+// streamDeadline is a deadline of a streamTransport, and the reads or writes
+// under way that it applies to.
+type streamDeadline struct {
+	at     time.Time
+	active int
+	set    func(time.Time) error // the ResponseController's setter
+}
+
+// begin starts a read or write under d, or says why it may not start.
+func (s *streamTransport) begin(d *streamDeadline) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if !d.at.IsZero() {
+		if !time.Now().Before(d.at) {
+			return os.ErrDeadlineExceeded
+		}
+		if d.active == 0 {
+			d.set(d.at)
+		}
+	}
+	d.active++
+	return nil
+}
+
+// end ends a read or write that begin started.
+func (s *streamTransport) end(d *streamDeadline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.active--
+	if d.active == 0 && !d.at.IsZero() && s.ctx.Err() == nil {
+		d.set(time.Time{})
+	}
+}
+
+// setDeadline sets d to t, at once for the reads or writes under way.
+func (s *streamTransport) setDeadline(d *streamDeadline, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	d.at = t
+	if d.active > 0 {
+		return d.set(t)
+	}
+	return nil
+}
+
+func (s *streamTransport) Read(p []byte) (int, error) {
+	if err := s.begin(&s.read); err != nil {
+		return 0, err
+	}
+	defer s.end(&s.read)
+	return s.body.Read(p)
+}
 
 // Write sends p at once: the HTTP/2 server buffers what a handler writes
 // until it flushes.
 func (s *streamTransport) Write(p []byte) (int, error) {
-	s.writing.Add(1)
-	defer s.writing.Add(-1)
-	if err := s.usable(); err != nil {
+	if err := s.begin(&s.write); err != nil {
 		return 0, err
 	}
+	defer s.end(&s.write)
 	n, err := s.w.Write(p)
 	if err == nil {
 		err = s.rc.Flush()
@@ -382,12 +448,12 @@ func (s *streamTransport) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// usable says why the ResponseWriter must no longer be used, if so. The
-// stream ends when the handler returns, which cancels the request's context
-// first; a ResponseWriter used after that panics, or worse, since net/http
-// reuses its state for other requests.
+// usable says why the ResponseWriter must no longer be used, if so; the
+// caller holds mu. The stream ends when the handler returns, which cancels
+// the request's context first; a ResponseWriter used after that panics, or
+// worse, since net/http reuses its state for other requests.
 func (s *streamTransport) usable() error {
-	if s.closed.Load() || s.ctx.Err() != nil {
+	if s.closed || s.ctx.Err() != nil {
 		return net.ErrClosed
 	}
 	return nil
@@ -397,27 +463,17 @@ func (s *streamTransport) usable() error {
 // (a past deadline resets the stream). The stream itself ends when the
 // handler returns: net/http offers no other way to end a response.
 func (s *streamTransport) Close() error {
-	s.closed.Store(true)
-	err := s.body.Close()
-	if s.writing.Load() > 0 && s.ctx.Err() == nil {
+	s.mu.Lock()
+	s.closed = true
+	if s.write.active > 0 && s.ctx.Err() == nil {
 		s.rc.SetWriteDeadline(time.Unix(1, 0))
 	}
-	return err
+	s.mu.Unlock()
+	return s.body.Close()
 }
 
-func (s *streamTransport) SetReadDeadline(t time.Time) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	return s.rc.SetReadDeadline(t)
-}
-
-func (s *streamTransport) SetWriteDeadline(t time.Time) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	return s.rc.SetWriteDeadline(t)
-}
+func (s *streamTransport) SetReadDeadline(t time.Time) error  { return s.setDeadline(&s.read, t) }
+func (s *streamTransport) SetWriteDeadline(t time.Time) error { return s.setDeadline(&s.write, t) }
 
 func (s *streamTransport) LocalAddr() net.Addr  { return s.local }
 func (s *streamTransport) RemoteAddr() net.Addr { return s.remote }

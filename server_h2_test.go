@@ -267,6 +267,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("HandlerReturns", testHTTP2HandlerReturns)
 	t.Run("CloseNowUnblocksWriter", testHTTP2CloseNowUnblocksWriter)
 	t.Run("ReadDeadline", testHTTP2ReadDeadline)
+	t.Run("DeadlinesPassedWhileIdle", testHTTP2DeadlinesPassedWhileIdle)
 	t.Run("OutlivesServerTimeouts", testHTTP2OutlivesServerTimeouts)
 }
 
@@ -463,6 +464,48 @@ func testHTTP2ReadDeadline(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the read deadline did not end the read")
+	}
+}
+
+// testHTTP2DeadlinesPassedWhileIdle lets a read and a write deadline pass
+// while the connection is idle, then reads and writes with fresh ones. As on
+// a net.Conn, the passed deadlines must not hurt. net/http's HTTP/2
+// deadlines are timers that reset the stream or close the request body when
+// they fire, idle or not.
+func testHTTP2DeadlinesPassedWhileIdle(t *testing.T) {
+	done := make(chan error, 1)
+	s := startH2Server(t, nil, func(c *websocket.Conn, _ *http.Request) {
+		done <- func() error {
+			for _, msg := range []string{"one", "two"} {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, p, err := c.ReadMessage(); err != nil || string(p) != msg {
+					return fmt.Errorf("read %q, %v; want %q", p, err, msg)
+				}
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+					return fmt.Errorf("writing %q: %w", msg, err)
+				}
+				// Idle, with deadlines that pass.
+				c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+				c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+				time.Sleep(50 * time.Millisecond)
+			}
+			return nil
+		}()
+		c.SetReadDeadline(time.Time{})
+		c.ReadMessage() // until the client closes
+	})
+	c := dialH2(t, s, false)
+	for _, msg := range []string{"one", "two"} {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != msg {
+			t.Fatalf("client read %q, %v; want the echo of %q", p, err, msg)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
 	}
 }
 
