@@ -279,9 +279,10 @@ const syncMarker = "\x00\x00\xff\xff"
 // end; running out anywhere else means the message was cut short.
 type inflateSource struct {
 	c         *Conn
-	lastByte  bool // the last byte handed over went through ReadByte
-	cleanEnd  bool // the payload ran out where the sync marker was stripped
-	exhausted bool // the payload has run out
+	lastByte  bool  // the last byte handed over went through ReadByte
+	cleanEnd  bool  // the payload ran out where the sync marker was stripped
+	exhausted bool  // the payload has run out
+	restarts  int32 // new deflate streams after a final block (readInflated)
 }
 
 func (s *inflateSource) Read(p []byte) (int, error) {

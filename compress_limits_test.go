@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,5 +204,39 @@ func TestDeflateLimitLoweredMidMessage(t *testing.T) {
 				t.Errorf("Read after the limit went down = %d, %v; want a failure with 1009", n, err)
 			}
 		})
+	}
+}
+
+// TestDeflateFinalBlockFlood sends a message of empty final deflate blocks,
+// two bytes each: every one starts a new deflate stream, which copies the
+// 32 KiB window kept with context takeover and inflates to nothing, so the
+// read limit never stops it. It took seconds of CPU for a 16 MiB message;
+// the Conn now fails it with 1007 after about one new stream per 256 bytes.
+func TestDeflateFinalBlockFlood(t *testing.T) {
+	c, raw := newDeflatePeer(t, false, testDeflate())
+	go closeOnClose(raw)
+	first := newRefDeflater(flate.BestSpeed).message(jsonLike(32<<10, 1)) // fills the window
+	go func() {
+		raw.Write(rawFrame(0xC1, true, first))
+		raw.Write(rawFrame(0xC2, true, bytes.Repeat([]byte{0x03, 0x00}, 1<<19)))
+	}()
+	if _, p, err := c.ReadMessage(); err != nil || len(p) != 32<<10 {
+		t.Fatalf("first message: %d bytes, %v", len(p), err)
+	}
+	_, p, err := c.ReadMessage()
+	if pe, ok := errors.AsType[*ProtocolError](err); !ok || pe.Code != StatusInvalidPayload || !strings.Contains(err.Error(), "too often") {
+		t.Errorf("ReadMessage = %d bytes, %v; want a failure with 1007 for too many deflate streams", len(p), err)
+	}
+}
+
+// TestDeflateReadLimitMaxInt64 reads a compressed message with the largest
+// read limit there is, which the check of the inflated size used to
+// overflow into a negative slice bound.
+func TestDeflateReadLimitMaxInt64(t *testing.T) {
+	c, raw := newDeflatePeer(t, false, testDeflate())
+	c.SetReadLimit(math.MaxInt64)
+	raw.Write(rawFrame(0xC1, true, rfcHello))
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "Hello" {
+		t.Fatalf("ReadMessage = %q, %v; want \"Hello\"", p, err)
 	}
 }

@@ -159,6 +159,12 @@ var deflateCases = func() []deflateCase {
 		{name: "final block followed by more data", frames: []frameSpec{compressed(0x81, finalThenMore)}, want: []message{{TextMessage, "Hello and more"}}},
 		{name: "final block, more data in the next fragment", frames: []frameSpec{compressed(0x01, finalThenMore[:finalThenMoreSplit]), contLast(string(finalThenMore[finalThenMoreSplit:]))},
 			want: []message{{TextMessage, "Hello and more"}}},
+		// A new deflate stream copies the window: about one per 256 bytes
+		// of the message, and 8 more, are allowed.
+		{name: "8 new streams after final blocks", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 9))},
+			want: []message{{BinaryMessage, ""}}},
+		{name: "9 new streams in 20 bytes", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 10))},
+			failCode: StatusInvalidPayload},
 		// The same bytes are the same message however they are fragmented.
 		{name: "final block, then empty fragments", frames: []frameSpec{compressed(0x01, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), contMiddle(""), contLast("")},
 			want: []message{{TextMessage, "Hello"}}},

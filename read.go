@@ -303,8 +303,8 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// to already.
 		return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
 	}
-	if rest := limit - c.msgSize + 1; int64(len(p)) > rest {
-		p = p[:rest] // one byte past the limit is enough to know
+	if rest := limit - c.msgSize; int64(len(p)) > rest {
+		p = p[:rest+1] // one byte past the limit is enough to know
 	}
 	n, err := c.inflater.Read(p)
 	if c.readErr != nil {
@@ -332,6 +332,12 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// inflated to so far are not kept.
 		switch err := src.nextFrame(); {
 		case err == nil:
+			// Each new stream copies the window, up to 32 KiB. A peer
+			// could send a final block every two bytes for that work
+			// alone, so a message gets about one per 256 bytes.
+			if src.restarts++; int64(src.restarts) > 8+c.msgWire/256 {
+				return 0, c.fail(StatusInvalidPayload, errors.New("compressed message starts a new deflate stream too often"))
+			}
 			var history []byte
 			if c.history != nil {
 				history = c.history.history()
