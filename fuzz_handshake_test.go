@@ -3,13 +3,17 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseExtensions parses a Sec-WebSocket-Extensions header (one value
@@ -86,6 +90,148 @@ func formatExtensions(exts []extension, quote bool) string {
 		}
 	}
 	return b.String()
+}
+
+// FuzzNegotiateDeflate checks the server's side of RFC 7692 against the
+// client's and against a reference reading of the RFC: for any
+// Sec-WebSocket-Extensions a client sends (one value per line of the input),
+// the server accepts the first permessage-deflate offer that is valid (§5.1,
+// §7.1), and answers with what the RFC asks of it: the
+// server_no_context_takeover and server_max_window_bits it was offered,
+// nothing it was not. The answer must pass the client's own checks, and both
+// sides must agree on the context takeover and window size of each
+// direction, or a message one side compresses would not inflate on the other.
+func FuzzNegotiateDeflate(f *testing.F) {
+	for _, s := range []string{
+		deflateOffer(CompressionContextTakeover),
+		deflateOffer(CompressionNoContextTakeover),
+		"permessage-deflate; server_max_window_bits=10, permessage-deflate",
+		"permessage-deflate; client_max_window_bits=8; server_no_context_takeover",
+		"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=08, permessage-deflate; client_max_window_bits=\"9\"",
+		"permessage-deflate; foo, permessage-deflate; server_max_window_bits; client_max_window_bits",
+		"permessage-deflate; client_no_context_takeover; client_no_context_takeover",
+	} {
+		f.Add(s, uint8(1))
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, s string, mode uint8) {
+		m := CompressionMode(mode % 3)
+		h := http.Header{}
+		for v := range strings.SplitSeq(s, "\n") {
+			h.Add("Sec-WebSocket-Extensions", v)
+		}
+		offers, _ := parseExtensions(h) // as Upgrade does
+		answer, cfg := negotiateDeflate(offers, m, 1, 1)
+		var chosen *extension
+		for i := range offers {
+			if offers[i].name == deflateName && refDeflateOfferValid(offers[i]) {
+				chosen = &offers[i]
+				break
+			}
+		}
+		if m == CompressionDisabled || chosen == nil {
+			if answer != "" || cfg != nil {
+				t.Fatalf("%q in mode %v: answered %q", s, m, answer)
+			}
+			return
+		}
+		if answer == "" || cfg == nil {
+			t.Fatalf("%q in mode %v: declined the valid offer %+v", s, m, *chosen)
+		}
+		exts, err := parseExtensions(http.Header{"Sec-Websocket-Extensions": {answer}})
+		if err != nil || len(exts) != 1 || exts[0].name != deflateName {
+			t.Fatalf("%q: answer %q does not parse as one permessage-deflate: %v", s, answer, err)
+		}
+		ans, err := parseDeflateParams(exts[0], true)
+		if err != nil {
+			t.Fatalf("%q: answer %q is invalid: %v", s, answer, err)
+		}
+		if _, ok := paramOf(*chosen, "server_no_context_takeover"); ok && !ans.serverNoContextTakeover {
+			t.Fatalf("%q: answer %q drops server_no_context_takeover", s, answer)
+		}
+		if p, ok := paramOf(*chosen, "server_max_window_bits"); ok {
+			n, _ := strconv.Atoi(p.value)
+			if ans.serverMaxWindowBits == 0 || ans.serverMaxWindowBits > n {
+				t.Fatalf("%q: answer %q does not accept server_max_window_bits=%d", s, answer, n)
+			}
+		} else if ans.serverMaxWindowBits != 0 {
+			t.Fatalf("%q: answer %q has server_max_window_bits, which was not offered", s, answer)
+		}
+		if _, ok := paramOf(*chosen, "client_max_window_bits"); !ok && ans.clientMaxWindowBits != 0 {
+			t.Fatalf("%q: answer %q has client_max_window_bits, which was not offered", s, answer)
+		}
+		if cfg.writeNoContext != ans.serverNoContextTakeover || cfg.readNoContext != ans.clientNoContextTakeover {
+			t.Fatalf("%q: answer %q but config %+v", s, answer, *cfg)
+		}
+		if ans.serverMaxWindowBits != 0 && ans.serverMaxWindowBits < 15 && !cfg.writeHuffmanOnly {
+			t.Fatalf("%q: answer %q limits the server's window, config %+v does not", s, answer, *cfg)
+		}
+		wantRead := 15
+		if p, ok := paramOf(*chosen, "client_max_window_bits"); ok && !p.bare {
+			wantRead, _ = strconv.Atoi(p.value)
+		}
+		if ans.clientMaxWindowBits != 0 {
+			wantRead = min(wantRead, ans.clientMaxWindowBits)
+		}
+		if cfg.readWindowBits != wantRead {
+			t.Fatalf("%q: server reads with window bits %d, want %d", s, cfg.readWindowBits, wantRead)
+		}
+		// When the offer is the one Dial sends, Dial must take the answer.
+		for _, cm := range []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover} {
+			if len(offers) != 1 || formatExtensions(offers, false) != deflateOffer(cm) {
+				continue
+			}
+			ccfg, err := acceptDeflateAnswer(exts, cm, 1, 1)
+			if err != nil {
+				t.Fatalf("%q: a client in mode %v refuses the answer %q: %v", s, cm, answer, err)
+			}
+			if ccfg.readNoContext != cfg.writeNoContext || ccfg.writeNoContext != cfg.readNoContext && cfg.readNoContext {
+				t.Fatalf("client %+v and server %+v disagree on context takeover", *ccfg, *cfg)
+			}
+		}
+	})
+}
+
+// refDeflateOfferValid is a reference reading of RFC 7692 §7.1 for one offer
+// already split into parameters: whether a server may accept it.
+func refDeflateOfferValid(ext extension) bool {
+	seen := map[string]bool{}
+	for _, p := range ext.params {
+		if seen[p.name] {
+			return false
+		}
+		seen[p.name] = true
+		switch p.name {
+		case "server_no_context_takeover", "client_no_context_takeover":
+			if !p.bare {
+				return false
+			}
+		case "server_max_window_bits", "client_max_window_bits":
+			if p.bare {
+				if p.name == "client_max_window_bits" {
+					continue
+				}
+				return false
+			}
+			n, err := strconv.Atoi(p.value)
+			if err != nil || n < 8 || n > 15 || strconv.Itoa(n) != p.value {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// paramOf returns ext's parameter called name, if it has one.
+func paramOf(ext extension, name string) (extensionParam, bool) {
+	for _, p := range ext.params {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return extensionParam{}, false
 }
 
 const fuzzRequest = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -290,4 +436,89 @@ func FuzzHandshakeResponse(f *testing.F) {
 			t.Fatalf("accepted subprotocol %q, which was not offered", sub)
 		}
 	})
+}
+
+// FuzzProxyConnect feeds arbitrary bytes to dialProxy as the proxy's answer
+// to CONNECT, handed out at most chunk bytes at a time (0: no limit). The
+// tunnel opens only on a 2xx answer that net/http reads (RFC 9110 §9.3.6),
+// and then no byte of what follows the answer may have been consumed: those
+// are the server's, for the TLS or WebSocket handshake. On failure the
+// connection to the proxy is closed.
+func FuzzProxyConnect(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 Connection established\r\n\r\n"), uint16(0))
+	f.Add([]byte("HTTP/1.1 200 OK\r\n\r\n\x81\x02hi"), uint16(19))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), uint16(0))
+	f.Add([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"), uint16(0))
+	f.Add([]byte("HTTP/1.0 204 No Content\r\n\r\n"), uint16(3))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
+		tr := &memTransport{in: bytes.NewReader(data), chunk: int(chunk)}
+		dial := func(context.Context, string, string) (net.Conn, error) { return tr, nil }
+		proxyURL := &url.URL{Scheme: "http", Host: "proxy.example:3128", User: url.UserPassword("u", "p")}
+		conn, err := dialProxy(context.Background(), dial, proxyURL, "server.example:80", &DialOptions{})
+		if err != nil {
+			if !tr.closed {
+				t.Fatalf("dialProxy failed (%v) and left the connection open", err)
+			}
+			return
+		}
+		consumed := data[:len(data)-tr.in.Len()]
+		req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: "server.example:80"}, Host: "server.example:80"}
+		br := bufio.NewReader(bytes.NewReader(consumed))
+		resp, rerr := http.ReadResponse(br, req)
+		switch {
+		case conn != net.Conn(tr) || tr.closed:
+			t.Fatalf("dialProxy returned a closed or other connection")
+		case rerr != nil || resp.StatusCode/100 != 2:
+			t.Fatalf("dialProxy opened a tunnel on %q: %v", consumed, rerr)
+		case br.Buffered() > 0:
+			t.Fatalf("dialProxy consumed %d bytes past the answer %q", br.Buffered(), consumed)
+		}
+	})
+}
+
+// FuzzClientHandshake runs the client's handshake over arbitrary server
+// bytes, head then rest, handed out at most chunk bytes at a time (0: no
+// limit). When it succeeds, the Conn must read from the first byte after the
+// answer's head, whatever the HTTP reader had buffered past it: a server may
+// send frames right behind its 101, and none may be lost or read twice. So
+// the Conn reads the same messages, and ends the same way, as a Conn given
+// only the bytes after the head.
+func FuzzClientHandshake(f *testing.F) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	f.Add([]byte(fuzzResponse), []byte("\x81\x05hello\x88\x02\x03\xe8"), uint16(0))
+	f.Add([]byte(strings.Replace(fuzzResponse, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n", 1)), append(append([]byte("\xc1\x07"), rfcHello...), "\x88\x00"...), uint16(5))
+	f.Add([]byte(fuzzResponse), bytes.Repeat([]byte("\x82\x7e\x01\x00"+strings.Repeat("z", 256)), 20), uint16(1000))
+	f.Fuzz(func(t *testing.T, head, rest []byte, chunk uint16) {
+		data := append(bytes.Clone(head), rest...)
+		tr := &memTransport{in: bytes.NewReader(data), chunk: int(chunk)}
+		u, _ := url.Parse("http://server.example.com/chat")
+		o := &DialOptions{Subprotocols: []string{"chat"}, Compression: CompressionNoContextTakeover, CompressionLevel: 1, CompressionThreshold: 1, ReadLimit: 1 << 20, CloseTimeout: 100 * time.Millisecond}
+		req, _, _ := newHandshakeRequest(u, o)
+		req.Header.Set("Sec-WebSocket-Key", key)
+		conn, _, err := handshake(tr, req, key, o)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		got, gotErr := readMessages(conn, false)
+		after := newConn(&memTransport{in: bytes.NewReader(data[responseHeadLen(t, data, req):])}, nil, conn.cfg)
+		defer after.CloseNow()
+		want, wantErr := readMessages(after, false)
+		if !reflect.DeepEqual(got, want) || CloseStatus(gotErr) != CloseStatus(wantErr) || failCode(gotErr) != failCode(wantErr) {
+			t.Fatalf("after the handshake, the Conn read %+v, then %v; the bytes after the answer hold %+v, then %v", got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// responseHeadLen is the length of the HTTP response head at the start of
+// data, the answer to req, as net/http reads it.
+func responseHeadLen(t *testing.T, data []byte, req *http.Request) int {
+	t.Helper()
+	r := bytes.NewReader(data)
+	br := bufio.NewReaderSize(r, len(data)+16)
+	if _, err := http.ReadResponse(br, req); err != nil {
+		t.Fatal(err)
+	}
+	return len(data) - br.Buffered() - r.Len()
 }

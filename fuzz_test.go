@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +92,7 @@ func FuzzParseHeader(f *testing.F) {
 // memTransport is an in-memory transport: reads come from a fixed input, at
 // most chunk bytes at a time, then io.EOF; writes are kept. Nothing blocks,
 // so a Conn over it needs no deadline to end and no goroutine, and an exec
-// costs microseconds.
+// costs microseconds. It is a net.Conn too, for dialProxy and handshake.
 type memTransport struct {
 	in     *bytes.Reader
 	chunk  int
@@ -116,6 +118,7 @@ func (m *memTransport) Write(p []byte) (int, error) {
 }
 
 func (m *memTransport) Close() error                     { m.closed = true; return nil }
+func (m *memTransport) SetDeadline(time.Time) error      { return nil }
 func (m *memTransport) SetReadDeadline(time.Time) error  { return nil }
 func (m *memTransport) SetWriteDeadline(time.Time) error { return nil }
 func (m *memTransport) LocalAddr() net.Addr              { return memAddr{} }
@@ -133,14 +136,21 @@ type fuzzMessage struct {
 	payload string
 }
 
-// readAllMessages reads every message a Conn in the given role gets from
-// input, which the transport hands out at most chunk bytes at a time (0: no
-// limit). It reads whole messages with ReadMessage when readSize is 0, else
-// through NextReader in readSize pieces, then closes the Conn. It returns the messages read to their end, the error that
-// ended reading, and what the Conn sent before Close and in all.
-func readAllMessages(t *testing.T, input []byte, client bool, chunk, readSize int) (msgs []fuzzMessage, err error, sentBeforeClose, sent []byte) {
-	tr := &memTransport{in: bytes.NewReader(input), chunk: chunk}
-	c := newConn(tr, nil, connConfig{client: client, readLimit: fuzzReadLimit, closeTimeout: 100 * time.Millisecond})
+// readAllMessages reads every message a Conn made with cfg gets from input.
+// The first pre bytes of input go to newConn as bytes the HTTP layer
+// buffered behind the handshake; the transport hands out the rest at most
+// chunk bytes at a time (0: no limit). It reads whole messages with
+// ReadMessage when readSize is 0, else through NextReader in readSize
+// pieces, then closes the Conn. It returns the messages read to their end,
+// the error that ended reading, and what the Conn sent before Close and in
+// all.
+func readAllMessages(t *testing.T, input []byte, pre int, cfg connConfig, chunk, readSize int) (msgs []fuzzMessage, err error, sentBeforeClose, sent []byte) {
+	cfg.applyDefaults() // as newConn does: the read limit checked below is the Conn's
+	pre = min(pre, len(input))
+	tr := &memTransport{in: bytes.NewReader(input[pre:]), chunk: chunk}
+	// A clone: the fuzzer's input must not change, whatever the Conn does
+	// with its buffer.
+	c := newConn(tr, bytes.Clone(input[:pre]), cfg)
 	defer c.CloseNow()
 	buf := make([]byte, readSize)
 	for {
@@ -173,8 +183,8 @@ func readAllMessages(t *testing.T, input []byte, client bool, chunk, readSize in
 		if typ == TextMessage && !utf8.Valid(p) {
 			t.Fatalf("text message %q is not valid UTF-8 (RFC 6455 §8.1)", p)
 		}
-		if len(p) > fuzzReadLimit {
-			t.Fatalf("a %d-byte message passed the %d-byte read limit", len(p), fuzzReadLimit)
+		if int64(len(p)) > cfg.readLimit {
+			t.Fatalf("a %d-byte message passed the %d-byte read limit", len(p), cfg.readLimit)
 		}
 		msgs = append(msgs, fuzzMessage{typ, string(p)})
 	}
@@ -223,41 +233,101 @@ func FuzzConnRead(f *testing.F) {
 		f.Add(frame(0x81, "no close frame")[:8], client, uint16(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, client bool, chunk uint16) {
-		// Small transport reads of a long input make an exec slow and add
-		// nothing that a short input does not cover: bound their number.
-		trChunk := int(chunk)
-		if trChunk > 0 {
-			trChunk = max(trChunk, len(data)/1024)
-		}
-		whole, wholeErr, beforeClose, sent := readAllMessages(t, data, client, trChunk, 0)
-		checkConnOutput(t, client, wholeErr, beforeClose)
-		// After Close, whichever side began the closing handshake, the Conn
-		// has sent exactly one close frame, last (RFC 6455 §5.5.1), unless
-		// the connection ended without one from the peer: then the Conn
-		// closed TCP at once (RFC 6455 §7.1.5) and sent none.
-		frames := parseSent(t, sent)
-		closes := 0
-		for _, f := range frames {
-			if f.h.op == opClose {
-				closes++
-			}
-		}
-		lost := CloseStatus(wholeErr) == StatusAbnormalClosure
-		switch {
-		case lost && closes != 0:
-			t.Fatalf("the connection ended without a close frame, yet the Conn sent %d", closes)
-		case !lost && (closes != 1 || frames[len(frames)-1].h.op != opClose):
-			t.Fatalf("after Close, the Conn sent %d close frames, and not last", closes)
-		}
-
-		pieces, piecesErr, _, _ := readAllMessages(t, data, client, trChunk, 1+int(chunk%509))
-		if !reflect.DeepEqual(whole, pieces) {
-			t.Fatalf("ReadMessage read %d messages, NextReader %d:\n%+v\n%+v", len(whole), len(pieces), whole, pieces)
-		}
-		if CloseStatus(wholeErr) != CloseStatus(piecesErr) || failCode(wholeErr) != failCode(piecesErr) {
-			t.Fatalf("reading ended with %v with ReadMessage, %v with NextReader", wholeErr, piecesErr)
-		}
+		checkConnReads(t, data, 0, connConfig{client: client, readLimit: fuzzReadLimit, closeTimeout: 100 * time.Millisecond}, int(chunk))
 	})
+}
+
+// FuzzConnReadDeflate is FuzzConnRead with permessage-deflate negotiated,
+// which FuzzConnRead never has: arbitrary frames, compressed or not, read
+// with or without context takeover, with any window size and read limit,
+// and the first pre bytes handed to the Conn as bytes the HTTP layer
+// buffered behind the handshake. Besides no panic, no hang and no message
+// past the read limit (inflating is where a small frame becomes a large
+// message), reading whole messages, reading in small pieces and reading with
+// nothing buffered must give the same messages and the same ending: where a
+// frame's bytes come from must not change what they inflate to. The Conn's
+// own frames must be pongs and, unless the connection was lost (1006),
+// exactly one close frame, last, with the right code. flags: client (1), no
+// context takeover (2), window bits 8 + flags>>2&7, read limit 64 KiB, 1,
+// 300 or math.MaxInt64 by flags>>5&3.
+func FuzzConnReadDeflate(f *testing.F) {
+	for _, client := range []bool{false, true} {
+		frame := func(b0 byte, payload []byte) []byte { return rawFrame(b0, !client, payload) }
+		flags := uint8(btoi(client))
+		d := newRefDeflater(1)
+		m1, m2 := d.message(jsonLike(700, 1)), d.message(jsonLike(700, 1))
+		closeFrame := frame(0x88, []byte("\x03\xe8"))
+		f.Add(slices.Concat(frame(0xc1, rfcHello), closeFrame), flags, uint16(0), uint16(0))
+		f.Add(slices.Concat(frame(0xc1, m1), frame(0xc1, m2), closeFrame), flags, uint16(7), uint16(3))
+		f.Add(slices.Concat(frame(0xc1, m1), frame(0xc1, m2), closeFrame), flags|2, uint16(7), uint16(300))
+		f.Add(slices.Concat(frame(0x41, m1[:10]), frame(0x89, []byte("p")), frame(0x00, m1[10:20]), frame(0x80, m1[20:]), closeFrame), flags|(7<<2), uint16(1), uint16(600))
+		f.Add(slices.Concat(frame(0xc2, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}), closeFrame), flags, uint16(0), uint16(0))
+		f.Add(slices.Concat(frame(0x42, rfcHello), frame(0x00, nil), frame(0x80, nil), frame(0x81, []byte("plain")), closeFrame), flags, uint16(2), uint16(5))
+		f.Add(slices.Concat(frame(0xc1, deflateRef(9, make([]byte, 70000))), closeFrame), flags|(3<<2), uint16(0), uint16(0))
+		f.Add(slices.Concat(frame(0xc1, rfcHello), closeFrame), flags|(3<<5), uint16(0), uint16(0))
+		f.Add(slices.Concat(frame(0xc1, m1), frame(0x81, []byte("plain")), closeFrame), flags|(2<<5), uint16(0), uint16(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, flags uint8, chunk, pre uint16) {
+		limits := []int64{64 << 10, 1, 300, math.MaxInt64}
+		checkConnReads(t, data, int(pre), connConfig{
+			client:       flags&1 != 0,
+			readLimit:    limits[flags>>5&3],
+			closeTimeout: 100 * time.Millisecond,
+			deflate:      &deflateConfig{readNoContext: flags&2 != 0, readWindowBits: 8 + int(flags>>2&7), level: 1, threshold: 1},
+		}, int(chunk))
+	})
+}
+
+// checkConnReads checks what FuzzConnRead and FuzzConnReadDeflate ask of a
+// Conn made with cfg that reads data, the first pre bytes of it buffered
+// behind the handshake: readAllMessages' checks and checkConnOutput's, one
+// close frame after Close, and the same messages and ending whether read
+// whole, through NextReader in small pieces, or with nothing buffered.
+// chunk picks the transport's read size (0: no limit) and the pieces' size.
+func checkConnReads(t *testing.T, data []byte, pre int, cfg connConfig, chunk int) {
+	t.Helper()
+	// Small transport reads of a long input make an exec slow and add
+	// nothing that a short input does not cover: bound their number.
+	trChunk := chunk
+	if trChunk > 0 {
+		trChunk = max(trChunk, len(data)/1024)
+	}
+	whole, wholeErr, beforeClose, sent := readAllMessages(t, data, pre, cfg, trChunk, 0)
+	checkConnOutput(t, cfg.client, wholeErr, beforeClose)
+	// After Close, whichever side began the closing handshake, the Conn has
+	// sent exactly one close frame, last (RFC 6455 §5.5.1), unless the
+	// connection ended without one from the peer: then the Conn closed TCP
+	// at once (RFC 6455 §7.1.5) and sent none.
+	frames := parseSent(t, sent)
+	closes := 0
+	for _, f := range frames {
+		if f.h.op == opClose {
+			closes++
+		}
+	}
+	lost := CloseStatus(wholeErr) == StatusAbnormalClosure
+	switch {
+	case lost && closes != 0:
+		t.Fatalf("the connection ended without a close frame, yet the Conn sent %d", closes)
+	case !lost && (closes != 1 || frames[len(frames)-1].h.op != opClose):
+		t.Fatalf("after Close, the Conn sent %d close frames, and not last", closes)
+	}
+
+	same := func(name string, msgs []fuzzMessage, err error) {
+		t.Helper()
+		if !reflect.DeepEqual(whole, msgs) {
+			t.Fatalf("ReadMessage read %d messages, %s %d:\n%+v\n%+v", len(whole), name, len(msgs), whole, msgs)
+		}
+		if CloseStatus(wholeErr) != CloseStatus(err) || failCode(wholeErr) != failCode(err) {
+			t.Fatalf("reading ended with %v with ReadMessage, %v with %s", wholeErr, err, name)
+		}
+	}
+	pieces, piecesErr, _, _ := readAllMessages(t, data, pre, cfg, trChunk, 1+chunk%509)
+	same("NextReader", pieces, piecesErr)
+	if min(pre, len(data)) > 0 {
+		plain, plainErr, _, _ := readAllMessages(t, data, 0, cfg, trChunk, 0)
+		same("nothing buffered", plain, plainErr)
+	}
 }
 
 // failCode is the status code a failed read sent, or -1.
