@@ -57,7 +57,9 @@
 // whole; it returns [io.EOF] at the end of the message and is valid until the
 // next call to NextReader or ReadMessage, which discard whatever is left of it.
 //
-// [Conn.WriteMessage] sends a whole message in one frame. [Conn.NextWriter]
+// [Conn.WriteMessage] sends a whole message, in one frame unless it is
+// compressed (then a frame each time 16 KiB of compressed bytes fill the
+// write buffer). [Conn.NextWriter]
 // returns an [io.WriteCloser] that sends a frame each time its buffer fills
 // and the final frame on Close, so a message of any size goes out through a
 // fixed-size buffer, as a fragmented message when it is larger than that
@@ -86,7 +88,9 @@
 // [Conn.SetReadLimit], the deadline setters and the address getters are safe
 // to call from any goroutine, at any time.
 //
-// The package starts no goroutine of its own for a connection. Control frames
+// The package starts no goroutine of its own for a connection, but for the
+// writer of [Conn.QueuePreparedMessage], which runs only while its queue
+// holds messages. Control frames
 // from the peer are handled inside reads, by the goroutine that reads, so a
 // reader must be running for pings to be answered, for [Conn.Ping] to return
 // and for a close from the peer to be noticed. A connection that only writes

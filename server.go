@@ -30,7 +30,8 @@ type UpgradeOptions struct {
 	// OriginPatterns are the hosts, besides the request's own, whose pages
 	// may open a WebSocket to this server, as path.Match patterns matched
 	// against the Origin's host (with port, if any), case-insensitively:
-	// "example.com", "*.example.com", "localhost:*". "*" allows every origin.
+	// "example.com", "*.example.com", "localhost:*". "*" allows every origin,
+	// "null" (sandboxed frames, file:// pages) included.
 	//
 	// By default only same-origin requests, and requests with no Origin
 	// header (which browsers always send), are accepted, so that a page on
@@ -284,6 +285,11 @@ func checkOrigin(r *http.Request, o *UpgradeOptions) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil // not from a browser: origins protect browsers' users
+	}
+	if slices.Contains(o.OriginPatterns, "*") {
+		// Every origin, opaque ones included: "null" from sandboxed
+		// frames and file:// pages has no host for a pattern to match.
+		return nil
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {

@@ -17,7 +17,7 @@
 //
 // Clients and server run in one process when it may open two descriptors
 // per connection (the program raises RLIMIT_NOFILE as far as it is allowed
-// to); otherwise, or with -split, the clients run in a child process (this
+// to); otherwise, or with -split yes, the clients run in a child process (this
 // program again), and each process reports its own memory. Memory per
 // connection is that of both ends in one process, or of one end in each.
 // Clients spread over the source addresses 127.0.0.1 to 127.0.0.N
