@@ -353,7 +353,7 @@ func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, ext
 		rc:     rc,
 		remote: addrOf(r.RemoteAddr),
 	}
-	s.read.set, s.write.set = rc.SetReadDeadline, rc.SetWriteDeadline
+	s.read.expire, s.write.expire = rc.SetReadDeadline, rc.SetWriteDeadline
 	s.local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	return newConn(s, nil, cfg), nil
 }
@@ -363,10 +363,13 @@ func acceptStream(w http.ResponseWriter, r *http.Request, extra http.Header, ext
 // the server's.
 //
 // Its deadlines work as a net.Conn's: they fail reads and writes under way
-// or attempted after them. http.ResponseController's deadlines on HTTP/2 are
-// timers instead, which reset the stream or close the request body when
-// they fire, even on an idle connection. So a deadline is handed to it only
-// while a read or write is under way, and taken back when none is.
+// or attempted after them, and nothing else. http.ResponseController's
+// deadlines on HTTP/2 are timers instead, which reset the stream or close the
+// request body when they fire, even after the read or write is over: net/http
+// applies a deadline, and its removal, later, on its own goroutine. So the
+// deadlines stay here, with a timer of their own while a read or write is
+// under way, and the ResponseController only hears of one when it passes
+// during a read or write, which it then ends at once.
 type streamTransport struct {
 	ctx    context.Context // the request's: done when the stream or the handler ends
 	body   io.ReadCloser
@@ -386,7 +389,9 @@ type streamTransport struct {
 type streamDeadline struct {
 	at     time.Time
 	active int
-	set    func(time.Time) error // the ResponseController's setter
+	timer  *time.Timer           // runs while active, until at
+	expire func(time.Time) error // the ResponseController's setter
+	passed bool                  // passed during a read or write: the body or stream is ending
 }
 
 // begin starts a read or write under d, or says why it may not start.
@@ -396,26 +401,31 @@ func (s *streamTransport) begin(d *streamDeadline) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if !d.at.IsZero() {
-		if !time.Now().Before(d.at) {
-			return os.ErrDeadlineExceeded
-		}
-		if d.active == 0 {
-			d.set(d.at)
-		}
+	if d.passed || !d.at.IsZero() && !time.Now().Before(d.at) {
+		return os.ErrDeadlineExceeded
 	}
 	d.active++
+	if d.active == 1 {
+		s.arm(d)
+	}
 	return nil
 }
 
-// end ends a read or write that begin started.
-func (s *streamTransport) end(d *streamDeadline) {
+// end ends a read or write that begin started, and returns err, or a
+// timeout when the deadline passed meanwhile: net/http then ends the body or
+// the stream, even if the read or write got through first, so the read or
+// write counts as timed out.
+func (s *streamTransport) end(d *streamDeadline, err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d.active--
-	if d.active == 0 && !d.at.IsZero() && s.ctx.Err() == nil {
-		d.set(time.Time{})
+	if d.active == 0 && d.timer != nil {
+		d.timer.Stop()
 	}
+	if d.passed && err == nil {
+		err = os.ErrDeadlineExceeded
+	}
+	return err
 }
 
 // setDeadline sets d to t, at once for the reads or writes under way.
@@ -427,17 +437,49 @@ func (s *streamTransport) setDeadline(d *streamDeadline, t time.Time) error {
 	}
 	d.at = t
 	if d.active > 0 {
-		return d.set(t)
+		s.arm(d)
 	}
 	return nil
+}
+
+// arm sets d's timer for the reads or writes under way; the caller holds mu.
+func (s *streamTransport) arm(d *streamDeadline) {
+	switch {
+	case d.at.IsZero():
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+	case d.timer == nil:
+		d.timer = time.AfterFunc(time.Until(d.at), func() { s.expired(d) })
+	default:
+		d.timer.Reset(time.Until(d.at))
+	}
+}
+
+// expired ends the reads or writes under d when its deadline has passed:
+// a past deadline makes net/http close the request body, or reset the
+// stream, at once. The timer may have fired for a deadline since moved, or
+// for a read or write since over; then it does nothing.
+func (s *streamTransport) expired(d *streamDeadline) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.active > 0 && !d.at.IsZero() && !time.Now().Before(d.at) && s.ctx.Err() == nil {
+		d.passed = true
+		d.expire(time.Unix(1, 0))
+	}
 }
 
 func (s *streamTransport) Read(p []byte) (int, error) {
 	if err := s.begin(&s.read); err != nil {
 		return 0, err
 	}
-	defer s.end(&s.read)
-	return s.body.Read(p)
+	n, err := s.body.Read(p)
+	if err := s.end(&s.read, err); err != nil {
+		// Bytes read as the deadline passed are dropped: the read timed
+		// out, and net/http is closing the body.
+		return 0, err
+	}
+	return n, nil
 }
 
 // Write sends p at once: the HTTP/2 server buffers what a handler writes
@@ -446,12 +488,11 @@ func (s *streamTransport) Write(p []byte) (int, error) {
 	if err := s.begin(&s.write); err != nil {
 		return 0, err
 	}
-	defer s.end(&s.write)
 	n, err := s.w.Write(p)
 	if err == nil {
 		err = s.rc.Flush()
 	}
-	return n, err
+	return n, s.end(&s.write, err)
 }
 
 // usable says why the ResponseWriter must no longer be used, if so; the

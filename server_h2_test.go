@@ -268,6 +268,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("CloseNowUnblocksWriter", testHTTP2CloseNowUnblocksWriter)
 	t.Run("ReadDeadline", testHTTP2ReadDeadline)
 	t.Run("DeadlinesPassedWhileIdle", testHTTP2DeadlinesPassedWhileIdle)
+	t.Run("DeadlinesClearedAfterUse", testHTTP2DeadlinesClearedAfterUse)
 	t.Run("OutlivesServerTimeouts", testHTTP2OutlivesServerTimeouts)
 }
 
@@ -506,6 +507,64 @@ func testHTTP2DeadlinesPassedWhileIdle(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("server: %v", err)
+	}
+}
+
+// testHTTP2DeadlinesClearedAfterUse reads and writes under deadlines so
+// short that they often pass just after the read or write, and clears them
+// at once. net/http applies a deadline, and its removal, later on a
+// goroutine of its own, so a deadline handed to it could still fire after
+// its removal, and end reading or writing for good. A read or write that
+// fails at its deadline ends its round: on HTTP/2 that is for good.
+func testHTTP2DeadlinesClearedAfterUse(t *testing.T) {
+	const rounds, deadline = 200, 50 * time.Microsecond
+	for _, side := range []string{"read", "write"} {
+		t.Run(side, func(t *testing.T) {
+			done := make(chan error, 1)
+			s := startH2Server(t, nil, func(c *websocket.Conn, _ *http.Request) {
+				done <- func() error {
+					for i := range rounds {
+						var err error
+						if side == "read" {
+							c.SetReadDeadline(time.Now().Add(deadline))
+							_, _, err = c.ReadMessage()
+							c.SetReadDeadline(time.Time{})
+						} else {
+							c.SetWriteDeadline(time.Now().Add(deadline))
+							err = c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
+							c.SetWriteDeadline(time.Time{})
+						}
+						if err != nil {
+							return nil // it passed during the read or write
+						}
+						time.Sleep(time.Millisecond) // past the deadline
+						if side == "read" {
+							_, _, err = c.ReadMessage()
+						} else {
+							err = c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
+						}
+						if err != nil {
+							return fmt.Errorf("round %d: after a %s that met its deadline, which was then cleared, the next %s failed: %w", i, side, side, err)
+						}
+					}
+					return nil
+				}()
+				c.ReadMessage() // until the client closes
+			})
+			c := dialH2(t, s, false)
+			go func() {
+				for i := range 2 * rounds {
+					if side == "read" {
+						c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
+					} else if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
