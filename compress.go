@@ -278,11 +278,11 @@ const syncMarker = "\x00\x00\xff\xff"
 // block's header byte with ReadByte and asks Read for LEN. That is a clean
 // end; running out anywhere else means the message was cut short.
 type inflateSource struct {
-	c         *Conn
-	lastByte  bool  // the last byte handed over went through ReadByte
-	cleanEnd  bool  // the payload ran out where the sync marker was stripped
-	exhausted bool  // the payload has run out
-	restarts  int32 // new deflate streams after a final block (readInflated)
+	c          *Conn
+	lastByte   bool  // the last byte handed over went through ReadByte
+	cleanEnd   bool  // the payload ran out where the sync marker was stripped
+	exhausted  bool  // the payload has run out
+	restartKiB int32 // the cost of new deflate streams after final blocks (readInflated)
 }
 
 func (s *inflateSource) Read(p []byte) (int, error) {

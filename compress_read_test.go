@@ -159,11 +159,11 @@ var deflateCases = func() []deflateCase {
 		{name: "final block followed by more data", frames: []frameSpec{compressed(0x81, finalThenMore)}, want: []message{{TextMessage, "Hello and more"}}},
 		{name: "final block, more data in the next fragment", frames: []frameSpec{compressed(0x01, finalThenMore[:finalThenMoreSplit]), contLast(string(finalThenMore[finalThenMoreSplit:]))},
 			want: []message{{TextMessage, "Hello and more"}}},
-		// A new deflate stream copies the window: about one per 256 bytes
-		// of the message, and 8 more, are allowed.
-		{name: "8 new streams after final blocks", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 9))},
+		// A new deflate stream costs work; with an empty window, a message
+		// may start about 256, and one more per 4 bytes of its payload.
+		{name: "200 new streams in 402 bytes", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 201))},
 			want: []message{{BinaryMessage, ""}}},
-		{name: "9 new streams in 20 bytes", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 10))},
+		{name: "999 new streams in 2000 bytes", frames: []frameSpec{compressed(0x82, bytes.Repeat([]byte{0x03, 0x00}, 1000))},
 			failCode: StatusInvalidPayload},
 		// The same bytes are the same message however they are fragmented.
 		{name: "final block, then empty fragments", frames: []frameSpec{compressed(0x01, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), contMiddle(""), contLast("")},
@@ -358,4 +358,40 @@ func (e *emptyReads) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	return e.Conn.Read(p)
+}
+
+// TestDeflateFlushPerFragment reads a message whose sender flushed each
+// fragment with a final block (RFC 7692 §7.2.3.4 allows it), so each of its
+// 40 small fragments starts a new deflate stream, after a message that
+// filled the 32 KiB window. The limit on new streams must let it through.
+func TestDeflateFlushPerFragment(t *testing.T) {
+	c, raw := newDeflatePeer(t, false, testDeflate())
+	go closeOnClose(raw)
+	first := jsonLike(32<<10, 1)
+	wire := rawFrame(0xC1, true, newRefDeflater(flate.BestSpeed).message(first))
+	var want []byte
+	const fragments = 40
+	for i := range fragments {
+		chunk := fmt.Appendf(nil, `{"token":%d,"text":"word%d "}`, i, i)
+		want = append(want, chunk...)
+		var stream bytes.Buffer
+		w, _ := flate.NewWriter(&stream, flate.BestSpeed)
+		w.Write(chunk)
+		w.Close() // a final block
+		b0 := byte(0x00) // continuation
+		if i == 0 {
+			b0 = 0x01 | rsv1Bit
+		}
+		if i == fragments-1 {
+			b0 |= 0x80
+		}
+		wire = append(wire, rawFrame(b0, true, stream.Bytes())...)
+	}
+	go raw.Write(wire)
+	if _, p, err := c.ReadMessage(); err != nil || !bytes.Equal(p, first) {
+		t.Fatalf("first message: %d bytes, %v", len(p), err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || !bytes.Equal(p, want) {
+		t.Fatalf("ReadMessage = %q, %v; want the %d bytes of the %d fragments", p, err, len(want), fragments)
+	}
 }

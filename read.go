@@ -332,15 +332,20 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// inflated to so far are not kept.
 		switch err := src.nextFrame(); {
 		case err == nil:
-			// Each new stream copies the window, up to 32 KiB. A peer
-			// could send a final block every two bytes for that work
-			// alone, so a message gets about one per 256 bytes.
-			if src.restarts++; int64(src.restarts) > 8+c.msgWire/256 {
-				return 0, c.fail(StatusInvalidPayload, errors.New("compressed message starts a new deflate stream too often"))
-			}
 			var history []byte
 			if c.history != nil {
 				history = c.history.history()
+			}
+			// Each new stream copies the window, up to 32 KiB, besides
+			// work about that of copying 4 KiB. A peer could end a block
+			// every two bytes for that work alone, so a message may cause
+			// 1 KiB of it per byte of its payload read so far, and 1 MiB
+			// more: about what inflating those bytes costs. A sender that
+			// flushes each fragment with a final block (§7.2.3.4) stays
+			// well within it.
+			src.restartKiB += int32(len(history)+4096) >> 10
+			if int64(src.restartKiB) > c.msgWire-c.frameLeft+1024 {
+				return 0, c.fail(StatusInvalidPayload, errors.New("compressed message starts a new deflate stream too often"))
 			}
 			c.inflater.(flate.Resetter).Reset(src, history)
 			return n, nil
