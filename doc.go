@@ -103,7 +103,8 @@
 // out right after it, and the reader does not wait; of several pings that
 // arrive meanwhile, only the latest is answered, which §5.5.3 allows. A pong
 // that cannot be written within the close timeout means a peer that does not
-// read, and the connection is closed. [UpgradeOptions.PingHandler] (or
+// read, and the connection is closed; one waiting behind another write waits
+// as long as that write, which a write deadline or [Conn.Heartbeat] bounds. [UpgradeOptions.PingHandler] (or
 // [DialOptions.PingHandler]) replaces that answer: the handler is called
 // instead and may call [Conn.Pong] itself. [UpgradeOptions.PongHandler] (or
 // [DialOptions.PongHandler]) is called for every pong, after any Ping waiting

@@ -535,15 +535,17 @@ func (c *Conn) handleControl(h header) error {
 }
 
 // answerPing sends a pong that carries the ping's payload (RFC 6455 §5.5.3).
-// A peer that sends pings but does not read the answers gets the close
-// timeout to start reading, and then the connection is dropped.
+// A pong that cannot be written within the close timeout means a peer that
+// does not read, and the connection is dropped.
 //
 // While another write holds the frame lock, the answer is left to that
 // writer, which sends it when it lets go (unlockFrame), and reading goes on.
 // Waiting for the lock instead would stall the reader behind the write, and
 // a large frame to a slow peer that does read may take longer than any
 // bound. §5.5.3 allows answering only the latest of several pings, so a
-// newer answer replaces one still waiting.
+// newer answer replaces one still waiting. A write stuck on a peer that
+// does not read so holds the answer too, until the write's deadline,
+// CloseNow or Heartbeat ends it.
 func (c *Conn) answerPing(payload []byte) error {
 	if !c.frameLock.tryLock() {
 		answer := bytes.Clone(payload)
