@@ -377,7 +377,7 @@ func TestDeflateFlushPerFragment(t *testing.T) {
 		var stream bytes.Buffer
 		w, _ := flate.NewWriter(&stream, flate.BestSpeed)
 		w.Write(chunk)
-		w.Close() // a final block
+		w.Close()        // a final block
 		b0 := byte(0x00) // continuation
 		if i == 0 {
 			b0 = 0x01 | rsv1Bit
