@@ -411,21 +411,17 @@ func (s *streamTransport) begin(d *streamDeadline) error {
 	return nil
 }
 
-// end ends a read or write that begin started, and returns err, or a
-// timeout when the deadline passed meanwhile: net/http then ends the body or
-// the stream, even if the read or write got through first, so the read or
-// write counts as timed out.
-func (s *streamTransport) end(d *streamDeadline, err error) error {
+// end ends a read or write that begin started, and reports whether the
+// deadline passed meanwhile: net/http then ends the body or the stream, even
+// if the read or write got through first, so it counts as timed out.
+func (s *streamTransport) end(d *streamDeadline) (timedOut bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d.active--
 	if d.active == 0 && d.timer != nil {
 		d.timer.Stop()
 	}
-	if d.passed && err == nil {
-		err = os.ErrDeadlineExceeded
-	}
-	return err
+	return d.passed
 }
 
 // setDeadline sets d to t, at once for the reads or writes under way.
@@ -474,12 +470,12 @@ func (s *streamTransport) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := s.body.Read(p)
-	if err := s.end(&s.read, err); err != nil {
+	if s.end(&s.read) {
 		// Bytes read as the deadline passed are dropped: the read timed
 		// out, and net/http is closing the body.
-		return 0, err
+		return 0, os.ErrDeadlineExceeded
 	}
-	return n, nil
+	return n, err
 }
 
 // Write sends p at once: the HTTP/2 server buffers what a handler writes
@@ -492,7 +488,10 @@ func (s *streamTransport) Write(p []byte) (int, error) {
 	if err == nil {
 		err = s.rc.Flush()
 	}
-	return n, s.end(&s.write, err)
+	if s.end(&s.write) && err == nil {
+		err = os.ErrDeadlineExceeded
+	}
+	return n, err
 }
 
 // usable says why the ResponseWriter must no longer be used, if so; the
