@@ -362,15 +362,16 @@ func (e *emptyReads) Read(p []byte) (int, error) {
 
 // TestDeflateFlushPerFragment reads a message whose sender flushed each
 // fragment with a final block (RFC 7692 §7.2.3.4 allows it), so each of its
-// 40 small fragments starts a new deflate stream, after a message that
-// filled the 32 KiB window. The limit on new streams must let it through.
+// 200 fragments of about 40 bytes starts a new deflate stream, after a
+// message that filled the 32 KiB window. The limit on new streams must let
+// it through: it allows one such stream per 36 bytes or so.
 func TestDeflateFlushPerFragment(t *testing.T) {
 	c, raw := newDeflatePeer(t, false, testDeflate())
 	go closeOnClose(raw)
 	first := jsonLike(32<<10, 1)
 	wire := rawFrame(0xC1, true, newRefDeflater(flate.BestSpeed).message(first))
 	var want []byte
-	const fragments = 40
+	const fragments = 200
 	for i := range fragments {
 		chunk := fmt.Appendf(nil, `{"token":%d,"text":"word%d "}`, i, i)
 		want = append(want, chunk...)

@@ -342,11 +342,13 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 			// 1 KiB of it per byte of its payload read so far, and 1 MiB
 			// more: about what inflating those bytes costs. A sender that
 			// flushes each fragment with a final block (§7.2.3.4) stays
-			// well within it.
-			src.restartKiB += int32(len(history)+4096) >> 10
-			if int64(src.restartKiB) > c.msgWire-c.frameLeft+1024 {
+			// within it unless, with a full window, its fragments carry
+			// under about 36 bytes each.
+			cost := int64(src.restartKiB) + int64(len(history)+4096)>>10
+			if cost > c.msgWire-c.frameLeft+1024 || cost > math.MaxInt32 {
 				return 0, c.fail(StatusInvalidPayload, errors.New("compressed message starts a new deflate stream too often"))
 			}
+			src.restartKiB = int32(cost)
 			c.inflater.(flate.Resetter).Reset(src, history)
 			return n, nil
 		case err != io.EOF:

@@ -455,11 +455,17 @@ func (s *streamTransport) arm(d *streamDeadline) {
 // expired ends the reads or writes under d when its deadline has passed:
 // a past deadline makes net/http close the request body, or reset the
 // stream, at once. The timer may have fired for a deadline since moved, or
-// for a read or write since over; then it does nothing.
+// for a read or write since over; then it does nothing. It may also have
+// fired early, for a deadline without a monotonic clock reading when the
+// wall clock stepped back; then it waits again.
 func (s *streamTransport) expired(d *streamDeadline) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d.active > 0 && !d.at.IsZero() && !time.Now().Before(d.at) && s.ctx.Err() == nil {
+	switch {
+	case d.active == 0 || d.at.IsZero() || s.ctx.Err() != nil:
+	case time.Now().Before(d.at):
+		d.timer.Reset(time.Until(d.at))
+	default:
 		d.passed = true
 		d.expire(time.Unix(1, 0))
 	}
