@@ -311,12 +311,16 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		return 0, c.readErr // reading frames failed: the source said why
 	}
 	if n > 0 {
+		// The bytes within the limit are checked as text first, so that
+		// the failure does not depend on how much a read asked for: a
+		// reader taking a byte at a time meets bad text before the limit.
+		within := min(int64(n), limit-c.msgSize)
+		if err := c.checkText(p[:within]); err != nil {
+			return 0, err
+		}
 		c.msgSize += int64(n)
 		if c.msgSize > limit {
 			return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
-		}
-		if err := c.checkText(p[:n]); err != nil {
-			return 0, err
 		}
 		if c.history != nil {
 			c.history.write(p[:n])
