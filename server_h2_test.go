@@ -515,57 +515,79 @@ func testHTTP2DeadlinesPassedWhileIdle(t *testing.T) {
 // at once. net/http applies a deadline, and its removal, later on a
 // goroutine of its own, so a deadline handed to it could still fire after
 // its removal, and end reading or writing for good. A read or write that
-// fails at its deadline ends its round: on HTTP/2 that is for good.
+// fails at its deadline has ended its stream for good, as a timed-out read
+// or write ends a Conn's; the test then goes on with a new stream and twice
+// the deadline, until it has checked enough rounds, so that the deadlines
+// stay close to what a read or write takes.
 func testHTTP2DeadlinesClearedAfterUse(t *testing.T) {
-	const rounds, deadline = 200, 50 * time.Microsecond
+	const rounds = 200
 	for _, side := range []string{"read", "write"} {
 		t.Run(side, func(t *testing.T) {
-			done := make(chan error, 1)
-			s := startH2Server(t, nil, func(c *websocket.Conn, _ *http.Request) {
-				done <- func() error {
-					for i := range rounds {
-						var err error
-						if side == "read" {
-							c.SetReadDeadline(time.Now().Add(deadline))
-							_, _, err = c.ReadMessage()
-							c.SetReadDeadline(time.Time{})
-						} else {
-							c.SetWriteDeadline(time.Now().Add(deadline))
-							err = c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
-							c.SetWriteDeadline(time.Time{})
-						}
-						if err != nil {
-							return nil // it passed during the read or write
-						}
-						time.Sleep(time.Millisecond) // past the deadline
-						if side == "read" {
-							_, _, err = c.ReadMessage()
-						} else {
-							err = c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
-						}
-						if err != nil {
-							return fmt.Errorf("round %d: after a %s that met its deadline, which was then cleared, the next %s failed: %w", i, side, side, err)
-						}
-					}
-					return nil
-				}()
-				c.ReadMessage() // until the client closes
-			})
-			c := dialH2(t, s, false)
-			go func() {
-				for i := range 2 * rounds {
-					if side == "read" {
-						c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)})
-					} else if _, _, err := c.ReadMessage(); err != nil {
-						return
-					}
+			deadline, checked := 50*time.Microsecond, 0
+			for checked < rounds {
+				n, err := deadlineRounds(t, side, rounds-checked, deadline)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}()
-			if err := <-done; err != nil {
-				t.Error(err)
+				checked += n
+				deadline *= 2
 			}
 		})
 	}
+}
+
+// deadlineRounds runs up to rounds rounds of testHTTP2DeadlinesClearedAfterUse
+// on a new stream: a read or write under deadline, then, the deadline
+// cleared and passed, one without. It returns how many rounds it checked,
+// fewer when a deadline passed during a read or write.
+func deadlineRounds(t *testing.T, side string, rounds int, deadline time.Duration) (int, error) {
+	type result struct {
+		checked int
+		err     error
+	}
+	done := make(chan result, 1)
+	s := startH2Server(t, nil, func(c *websocket.Conn, _ *http.Request) {
+		r := result{}
+		for r.checked < rounds && r.err == nil {
+			var err error
+			if side == "read" {
+				c.SetReadDeadline(time.Now().Add(deadline))
+				_, _, err = c.ReadMessage()
+				c.SetReadDeadline(time.Time{})
+			} else {
+				c.SetWriteDeadline(time.Now().Add(deadline))
+				err = c.WriteMessage(websocket.BinaryMessage, []byte{1})
+				c.SetWriteDeadline(time.Time{})
+			}
+			if err != nil {
+				break // it passed during the read or write
+			}
+			time.Sleep(time.Millisecond) // past the deadline
+			if side == "read" {
+				_, _, err = c.ReadMessage()
+			} else {
+				err = c.WriteMessage(websocket.BinaryMessage, []byte{2})
+			}
+			if err != nil {
+				r.err = fmt.Errorf("round %d with a %v deadline: after a %s that met its deadline, which was then cleared, the next %s failed: %w", r.checked, deadline, side, side, err)
+			}
+			r.checked++
+		}
+		done <- r
+		c.ReadMessage() // until the client closes
+	})
+	c := dialH2(t, s, false)
+	go func() {
+		for range 2 * rounds {
+			if side == "read" {
+				c.WriteMessage(websocket.BinaryMessage, []byte{1})
+			} else if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	r := <-done
+	return r.checked, r.err
 }
 
 // testHTTP2OutlivesServerTimeouts checks that the http.Server's timeouts,
