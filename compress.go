@@ -383,8 +383,12 @@ func (sw *slidingWindow) write(p []byte) {
 	sw.buf = append(sw.buf, p...)
 }
 
-// history returns at most the last size bytes written.
+// history returns at most the last size bytes written; nil from a nil
+// window, which a Conn without read context takeover has.
 func (sw *slidingWindow) history() []byte {
+	if sw == nil {
+		return nil
+	}
 	if len(sw.buf) > sw.size {
 		return sw.buf[len(sw.buf)-sw.size:]
 	}

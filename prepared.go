@@ -234,9 +234,7 @@ func (c *Conn) writeFrames(frames [][]byte) error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	err = c.fw.writeFrames(frames)
-	clear(frames) // the frames of every message, which the queue need not keep
-	if err != nil {
+	if err := c.fw.writeFrames(frames); err != nil {
 		c.writeErr = c.writeFailed(err)
 		return c.writeErr
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"sync"
 )
 
@@ -290,18 +289,14 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		return 0, nil
 	}
 	if c.inflater == nil {
-		var history []byte
-		if c.history != nil {
-			history = c.history.history()
-		}
 		c.inflateSrc = inflateSource{c: c}
-		c.inflater = getFlateReader(&c.inflateSrc, history)
+		c.inflater = getFlateReader(&c.inflateSrc, c.history.history())
 	}
 	limit := c.readLimit.Load()
 	if c.msgSize > limit {
 		// SetReadLimit lowered the limit below what the message inflated
 		// to already.
-		return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
+		return 0, c.inflatedPastLimit(limit)
 	}
 	if rest := limit - c.msgSize; int64(len(p)) > rest {
 		p = p[:rest+1] // one byte past the limit is enough to know
@@ -320,7 +315,7 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		}
 		c.msgSize += int64(n)
 		if c.msgSize > limit {
-			return 0, c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
+			return 0, c.inflatedPastLimit(limit)
 		}
 		if c.history != nil {
 			c.history.write(p[:n])
@@ -336,10 +331,7 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// inflated to so far are not kept.
 		switch err := src.nextFrame(); {
 		case err == nil:
-			var history []byte
-			if c.history != nil {
-				history = c.history.history()
-			}
+			history := c.history.history()
 			// Each new stream copies the window, up to 32 KiB, besides
 			// work about that of copying 4 KiB. A peer could end a block
 			// every two bytes for that work alone, so a message may cause
@@ -382,6 +374,10 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+func (c *Conn) inflatedPastLimit(limit int64) error {
+	return c.fail(StatusMessageTooBig, fmt.Errorf("message inflates past the read limit of %d bytes", limit))
 }
 
 // endMessage closes the current message after its last byte.
@@ -581,12 +577,11 @@ func (c *Conn) handlerFailed(err error) error {
 // code, or 1000 when it had none, unless this side already sent one, and then
 // ends the connection.
 func (c *Conn) handleClose(payload []byte) error {
+	c.closeReceived.Store(true)
 	ce, err := parseClosePayload(payload)
 	if err != nil {
-		c.closeReceived.Store(true)
 		return c.fail(StatusProtocolError, err)
 	}
-	c.closeReceived.Store(true)
 	code := ce.Code
 	if code == StatusNoStatusReceived {
 		code = StatusNormalClosure
@@ -614,11 +609,10 @@ func (c *Conn) endRead(err error) error {
 // (RFC 6455 §7.1.5): nothing more can come, and writers blocked on a peer
 // that no longer reads must return.
 func (c *Conn) readFailed(err error) error {
-	var ne net.Error
 	switch {
 	case c.isClosed():
 		err = errConnClosed
-	case errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err):
 		err = fmt.Errorf("websocket: read: %w", err)
 	default:
 		err = &abnormalClosure{err: err}
